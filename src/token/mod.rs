@@ -1,0 +1,3 @@
+//! Access tokens: fetching them from IMS and caching them.
+
+pub mod jwt;
