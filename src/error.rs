@@ -168,7 +168,10 @@ impl fmt::Display for Error {
                 service,
                 status,
                 reason,
-            } => write!(f, "{service} answered HTTP {status} with an unusable body: {reason}"),
+            } => write!(
+                f,
+                "{service} answered HTTP {status} with an unusable body: {reason}"
+            ),
             Error::Unreachable { service, detail } => write!(f, "{service} could not be reached: {detail}"),
             Error::Timeout { service, detail } => write!(f, "{service} did not answer in time: {detail}"),
             Error::Internal(what) => write!(f, "internal error: {what}"),
@@ -188,7 +191,10 @@ mod tests {
             names: vec!["OAUTHS2S_CLIENT_ID".into(), "IMS_ORG_ID".into()],
             hint: None,
         };
-        assert_eq!(e.to_string(), "missing parameter(s) 'OAUTHS2S_CLIENT_ID,IMS_ORG_ID'");
+        assert_eq!(
+            e.to_string(),
+            "missing parameter(s) 'OAUTHS2S_CLIENT_ID,IMS_ORG_ID'"
+        );
         assert_eq!(e.status_code(), 400);
     }
 

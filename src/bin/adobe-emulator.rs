@@ -1,1 +1,176 @@
-fn main() {}
+//! `adobe-emulator`: runs the local stand-in for Adobe's servers (see `ims_action::emulator`).
+//!
+//! ```text
+//! adobe-emulator [--listen ADDR] [--env-file PATH] [--token-lifetime-secs N] [--exit-on-stdin-eof]
+//! ```
+//! Prints exactly one line on stdout once it accepts connections:
+//! `adobe-emulator listening on http://127.0.0.1:PORT`. Logs one line per request (method,
+//! path, status; never headers or bodies) on stderr.
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ims_action::emulator::{DemoCredentials, Emulator};
+
+const USAGE: &str = "usage: adobe-emulator [--listen ADDR (default 127.0.0.1:0)] [--env-file PATH] \
+                     [--token-lifetime-secs N] [--exit-on-stdin-eof]";
+
+struct Options {
+    listen: String,
+    env_file: Option<String>,
+    token_lifetime: Option<Duration>,
+    exit_on_stdin_eof: bool,
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        listen: "127.0.0.1:0".into(),
+        env_file: None,
+        token_lifetime: None,
+        exit_on_stdin_eof: false,
+    };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--listen" => options.listen = value("--listen")?,
+            "--env-file" => options.env_file = Some(value("--env-file")?),
+            "--token-lifetime-secs" => {
+                let secs: u64 = value("--token-lifetime-secs")?
+                    .parse()
+                    .map_err(|_| "--token-lifetime-secs needs a whole number".to_string())?;
+                options.token_lifetime = Some(Duration::from_secs(secs));
+            }
+            "--exit-on-stdin-eof" => options.exit_on_stdin_eof = true,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument: {other}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Writes the demo `.env` readable by the owner only: it holds (throwaway) secrets.
+fn write_env_file(path: &str, text: &str) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        open.mode(0o600);
+        let mut file = open.open(path)?;
+        // `mode` only applies to new files; tighten an existing one too.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = open.open(path)?;
+        file.write_all(text.as_bytes())
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(message) => {
+            if message.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("adobe-emulator: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+
+    let emulator = match Emulator::start_on(&options.listen) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("adobe-emulator: cannot listen on {}: {e}", options.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(lifetime) = options.token_lifetime {
+        emulator.set_token_lifetime(lifetime, lifetime);
+    }
+    if let Some(path) = &options.env_file {
+        let demo = DemoCredentials::generate();
+        demo.register(&emulator);
+        if let Err(e) = write_env_file(path, &demo.to_env(&emulator)) {
+            eprintln!("adobe-emulator: cannot write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("adobe-emulator: wrote demo credentials to {path}");
+    }
+
+    let mut stdout = std::io::stdout().lock();
+    let ready =
+        writeln!(stdout, "adobe-emulator listening on {}", emulator.base_url()).and_then(|()| stdout.flush());
+    if ready.is_err() {
+        return ExitCode::FAILURE;
+    }
+    drop(stdout);
+
+    if options.exit_on_stdin_eof {
+        // A parent holding our stdin pipe dies → EOF → we exit instead of lingering.
+        let mut sink = [0u8; 4096];
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            match stdin.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        eprintln!("adobe-emulator: stdin closed, exiting");
+        return ExitCode::SUCCESS;
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Options, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn parses_flags() {
+        let o = args(&[
+            "--listen",
+            "127.0.0.1:9",
+            "--env-file=x.env",
+            "--token-lifetime-secs",
+            "60",
+            "--exit-on-stdin-eof",
+        ]);
+        let o = o.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.listen, "127.0.0.1:9");
+        assert_eq!(o.env_file.as_deref(), Some("x.env"));
+        assert_eq!(o.token_lifetime, Some(Duration::from_secs(60)));
+        assert!(o.exit_on_stdin_eof);
+        assert!(args(&["--listen"]).is_err());
+        assert!(args(&["--bogus"]).is_err());
+        assert!(args(&["--token-lifetime-secs", "x"]).is_err());
+    }
+}

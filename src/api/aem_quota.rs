@@ -1,0 +1,87 @@
+//! AEM Data Service: `GET /adobe/stats/statistics/contentRequestsQuota` (the OAuth S2S seed's call).
+
+use serde_json::Value;
+
+use crate::credentials::Credentials;
+use crate::endpoint::{AllowList, BaseUrl};
+use crate::error::{Error, Service};
+use crate::http::{Budget, HttpClient, Method, Request};
+use crate::params::{InputCheck, Kind, Params};
+use crate::token::AccessToken;
+use crate::token::ims::percent_encode_into;
+
+/// `AEM_DATA_SERVICE_BASE_URL`'s default.
+pub const DEFAULT_BASE_URL: &str = "https://api.adobeaemcloud.com";
+
+/// The quota call, inputs checked.
+#[derive(Debug)]
+pub struct QuotaCall {
+    base: BaseUrl,
+    org_id: String,
+}
+
+/// Reads `AEM_DATA_SERVICE_BASE_URL` and the org (`IMS_ORG_ID`, else the credential's own).
+pub fn from_params(
+    _params: &Params,
+    check: &mut InputCheck,
+    allow: &AllowList,
+    creds: Option<&Credentials>,
+) -> Option<QuotaCall> {
+    let url = check
+        .optional("AEM_DATA_SERVICE_BASE_URL", Kind::Id)
+        .unwrap_or(DEFAULT_BASE_URL);
+    let base = BaseUrl::parse("AEM_DATA_SERVICE_BASE_URL", url, allow)
+        .map_err(|e| check.invalid(e))
+        .ok();
+    let org_id = match check.optional("IMS_ORG_ID", Kind::Id) {
+        Some(org) => org.to_string(),
+        None => match creds.and_then(Credentials::org_id) {
+            Some(org) => org.to_string(),
+            None => {
+                // When the credential did not parse at all, its own errors say enough.
+                if creds.is_some() {
+                    check.missing("IMS_ORG_ID");
+                }
+                String::new()
+            }
+        },
+    };
+    Some(QuotaCall { base: base?, org_id })
+}
+
+impl QuotaCall {
+    /// Calls the API.
+    pub fn call(
+        &self,
+        http: &HttpClient,
+        token: &AccessToken,
+        creds: &Credentials,
+        budget: &Budget,
+    ) -> Result<Value, Error> {
+        let mut path = String::from("/adobe/stats/statistics/contentRequestsQuota?imsOrgId=");
+        percent_encode_into(&self.org_id, &mut path);
+        path.push_str("&current=true");
+        let mut headers = vec![
+            super::bearer(token),
+            ("x-gw-ims-org-id", self.org_id.clone()),
+            ("x-adobe-accept-experimental", "1".into()),
+            ("accept", "application/json".into()),
+        ];
+        if let Some(client_id) = creds.client_id() {
+            headers.push(("x-api-key", client_id.to_string()));
+        }
+        let resp = http.send(
+            &Request {
+                service: Service::AemDataService,
+                method: Method::Get,
+                url: self.base.join(&path),
+                headers,
+                body: None,
+                retryable: true,
+                what: "contentRequestsQuota",
+            },
+            budget,
+        )?;
+        super::answer(resp, Service::AemDataService)
+    }
+}

@@ -1,0 +1,163 @@
+//! Analytics 2.0: `POST /api/{company}/reports` (the JWT seed's call).
+
+use serde_json::{Value, json};
+
+use crate::credentials::Credentials;
+use crate::endpoint::{AllowList, BaseUrl};
+use crate::error::{Error, Service};
+use crate::http::{Budget, HttpClient, Method, Request};
+use crate::params::{InputCheck, Kind, Params, json_type};
+use crate::token::AccessToken;
+
+/// `ANALYTICS_BASE_URL`'s default.
+pub const DEFAULT_BASE_URL: &str = "https://analytics.adobe.io";
+/// The largest report definition we send.
+pub const MAX_REPORT: usize = 256 * 1024;
+
+/// The report call, inputs checked.
+#[derive(Debug)]
+pub struct ReportCall {
+    base: BaseUrl,
+    company_id: String,
+    report: Value,
+}
+
+/// Reads `ANALYTICS_BASE_URL`, `ANALYTICS_COMPANY_ID`, and `ANALYTICS_REPORT` (an object or a JSON
+/// string) or, without it, `ANALYTICS_RSID` for the default report.
+pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -> Option<ReportCall> {
+    let url = check
+        .optional("ANALYTICS_BASE_URL", Kind::Id)
+        .unwrap_or(DEFAULT_BASE_URL);
+    let base = BaseUrl::parse("ANALYTICS_BASE_URL", url, allow)
+        .map_err(|e| check.invalid(e))
+        .ok();
+    let company_id = check.required("ANALYTICS_COMPANY_ID", Kind::Id).to_string();
+    if !company_id.is_empty() && !is_path_safe(&company_id) {
+        check.invalid(Error::invalid(
+            "ANALYTICS_COMPANY_ID",
+            "may hold only letters, digits, '.', '_' and '-'",
+        ));
+    }
+    let report = match params.get("ANALYTICS_REPORT") {
+        Some(Value::Object(o)) => Some(Value::Object(o.clone())),
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            if s.len() > MAX_REPORT {
+                check.invalid(Error::invalid(
+                    "ANALYTICS_REPORT",
+                    format!("is too long (at most {MAX_REPORT} bytes)"),
+                ));
+                None
+            } else {
+                match serde_json::from_str::<Value>(s) {
+                    Ok(v @ Value::Object(_)) => Some(v),
+                    _ => {
+                        check.invalid(Error::invalid(
+                            "ANALYTICS_REPORT",
+                            "must be a JSON object (a report definition)",
+                        ));
+                        None
+                    }
+                }
+            }
+        }
+        None | Some(Value::Null) | Some(Value::String(_)) => None,
+        Some(other) => {
+            check.invalid(Error::invalid(
+                "ANALYTICS_REPORT",
+                format!("must be an object or a JSON string, not {}", json_type(other)),
+            ));
+            return None;
+        }
+    };
+    let report = match report {
+        Some(r) => {
+            if r.get("rsid")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s.trim().is_empty())
+            {
+                check.invalid(Error::invalid(
+                    "ANALYTICS_REPORT",
+                    "must name its report suite in \"rsid\"",
+                ));
+            }
+            r
+        }
+        None => {
+            let rsid = check.required("ANALYTICS_RSID", Kind::Id);
+            default_report(rsid, crate::time::now_unix())
+        }
+    };
+    Some(ReportCall {
+        base: base?,
+        company_id,
+        report,
+    })
+}
+
+fn is_path_safe(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Page views by day over the last 7 days (whole days, ending today at midnight UTC).
+pub fn default_report(rsid: &str, now_unix: i64) -> Value {
+    let today = now_unix.div_euclid(86_400) * 86_400;
+    let day = |t: i64| format!("{}T00:00:00.000", crate::time::format_date(t));
+    json!({
+        "rsid": rsid,
+        "globalFilters": [{ "type": "dateRange", "dateRange": format!("{}/{}", day(today - 7 * 86_400), day(today)) }],
+        "metricContainer": { "metrics": [{ "columnId": "0", "id": "metrics/pageviews" }] },
+        "dimension": "variables/daterangeday",
+        "settings": { "limit": 7, "page": 0, "dimensionSort": "asc" }
+    })
+}
+
+impl ReportCall {
+    /// Calls the API.
+    pub fn call(
+        &self,
+        http: &HttpClient,
+        token: &AccessToken,
+        creds: &Credentials,
+        budget: &Budget,
+    ) -> Result<Value, Error> {
+        let mut headers = vec![
+            super::bearer(token),
+            ("x-proxy-global-company-id", self.company_id.clone()),
+            ("accept", "application/json".into()),
+        ];
+        if let Some(client_id) = creds.client_id() {
+            headers.push(("x-api-key", client_id.to_string()));
+        }
+        let resp = http.send(
+            &Request {
+                service: Service::Analytics,
+                method: Method::Post,
+                url: self.base.join(&format!("/api/{}/reports", self.company_id)),
+                headers,
+                body: Some(("application/json", self.report.to_string().into_bytes())),
+                // A report POST is a read-only query: repeating it changes nothing, so it may be retried.
+                retryable: true,
+                what: "reports",
+            },
+            budget,
+        )?;
+        super::answer(resp, Service::Analytics)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_report_covers_the_last_seven_days() {
+        let r = default_report("rs1", 1_445_412_480);
+        assert_eq!(r["rsid"], "rs1");
+        assert_eq!(
+            r["globalFilters"][0]["dateRange"],
+            "2015-10-14T00:00:00.000/2015-10-21T00:00:00.000"
+        );
+        assert_eq!(r["dimension"], "variables/daterangeday");
+    }
+}

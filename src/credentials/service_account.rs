@@ -1,0 +1,141 @@
+//! Service Account (JWT) credentials: the `JWT_*` inputs. AEM service credentials
+//! ([`super::aem_service`]) become the same thing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Once, OnceLock};
+
+use crate::endpoint::BaseUrl;
+use crate::error::Error;
+use crate::params::{InputCheck, Kind, Params};
+use crate::secret::Secret;
+use crate::token::jwt::metascope_claims;
+
+use super::AuthMethod;
+use super::private_key::RsaPrivateKey;
+
+/// The inputs, in the order a missing-input message names them.
+pub const INPUTS: [&str; 6] = [
+    "JWT_CLIENT_ID",
+    "JWT_CLIENT_SECRET",
+    "JWT_TECHNICAL_ACCOUNT_ID",
+    "JWT_IMS_ORG",
+    "JWT_METASCOPES",
+    "JWT_PRIVATE_KEY",
+];
+
+/// Private keys are at most this long (an 8192-bit PEM, base64-encoded, is about 9 KiB).
+pub const MAX_KEY_TEXT: usize = 64 * 1024;
+
+/// A Service Account (JWT) credential, key parsed.
+pub struct ServiceAccountCredentials {
+    /// `Jwt` or `AemServiceCredentials`.
+    pub method: AuthMethod,
+    /// IMS base URL (allow-listed); also the origin of the `aud` and metascope claims.
+    pub ims: BaseUrl,
+    /// Client id (also the APIs' `x-api-key`).
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: Secret,
+    /// IMS organisation (`iss`).
+    pub org_id: String,
+    /// Technical account id (`sub`).
+    pub technical_account_id: String,
+    /// Metascope claim names, full URLs.
+    pub metascopes: Vec<String>,
+    /// The signing key, parsed once per process.
+    pub private_key: Arc<RsaPrivateKey>,
+    /// SHA-256 of the key text, for the token cache key.
+    pub private_key_fingerprint: [u8; 32],
+}
+
+impl std::fmt::Debug for ServiceAccountCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccountCredentials")
+            .field("method", &self.method)
+            .field("ims", &self.ims)
+            .field("client_id", &self.client_id)
+            .field("org_id", &self.org_id)
+            .field("technical_account_id", &self.technical_account_id)
+            .field("metascopes", &self.metascopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the `JWT_*` inputs.
+pub fn from_params(
+    _params: &Params,
+    check: &mut InputCheck,
+    ims: BaseUrl,
+) -> Option<ServiceAccountCredentials> {
+    warn_retired_once();
+    let client_id = check.required(INPUTS[0], Kind::Id).to_string();
+    let client_secret = Secret::new(check.required(INPUTS[1], Kind::Secret));
+    let technical_account_id = check.required(INPUTS[2], Kind::Id).to_string();
+    let org_id = check.required(INPUTS[3], Kind::Id).to_string();
+    let metascopes_text = check.required(INPUTS[4], Kind::Text(8192));
+    let key_text = check.required(INPUTS[5], Kind::Text(MAX_KEY_TEXT));
+    let metascopes = metascope_claims(&ims.origin(), metascopes_text);
+    if !metascopes_text.is_empty() && metascopes.is_empty() {
+        check.missing(INPUTS[4]);
+    }
+    if key_text.is_empty() {
+        return None;
+    }
+    let (private_key, private_key_fingerprint) = match parse_key_cached(INPUTS[5], key_text) {
+        Ok(k) => k,
+        Err(e) => {
+            check.invalid(e);
+            return None;
+        }
+    };
+    Some(ServiceAccountCredentials {
+        method: AuthMethod::Jwt,
+        ims,
+        client_id,
+        client_secret,
+        org_id,
+        technical_account_id,
+        metascopes,
+        private_key,
+        private_key_fingerprint,
+    })
+}
+
+/// Adobe retired Service Account (JWT) credentials in 2025–2026: say so once per process.
+fn warn_retired_once() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        log::warn!(
+            "Service Account (JWT) credentials are retired by Adobe (end of life 2025-06-30, \
+             disabled by 2026-03-01); move to OAuth server-to-server credentials"
+        );
+    });
+}
+
+/// Parses a key once per process: warm activations reuse the parsed key.
+/// The cache is keyed by the SHA-256 of the text, never by the text itself.
+pub fn parse_key_cached(input: &str, text: &str) -> Result<(Arc<RsaPrivateKey>, [u8; 32]), Error> {
+    static KEYS: OnceLock<Mutex<HashMap<[u8; 32], Arc<RsaPrivateKey>>>> = OnceLock::new();
+    let fingerprint = sha256(text.as_bytes());
+    let keys = KEYS.get_or_init(Default::default);
+    if let Some(key) = keys.lock().ok().and_then(|k| k.get(&fingerprint).cloned()) {
+        return Ok((key, fingerprint));
+    }
+    let key = Arc::new(RsaPrivateKey::parse(input, text)?);
+    if let Ok(mut keys) = keys.lock() {
+        // A process serves one action; a handful of keys at most. Bound it anyway.
+        if keys.len() >= 16 {
+            keys.clear();
+        }
+        keys.insert(fingerprint, key.clone());
+    }
+    Ok((key, fingerprint))
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}

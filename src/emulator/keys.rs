@@ -1,0 +1,261 @@
+//! Key and certificate fixtures, generated at run time so no private key is ever checked in.
+//!
+//! These are test fixtures: they panic (with a message) instead of returning errors, because
+//! a failure here means a broken build environment, not a condition a test could handle.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ring::rand::{SecureRandom, SystemRandom};
+use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use rsa::rand_core::{CryptoRng, RngCore};
+use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+
+/// An RSA key pair in the encodings the action has to read.
+#[derive(Clone, Debug)]
+pub struct TestKey {
+    /// Modulus size in bits.
+    pub bits: usize,
+    /// `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1), LF line ends.
+    pub pkcs1_pem: String,
+    /// `-----BEGIN PRIVATE KEY-----` (PKCS#8), LF line ends.
+    pub pkcs8_pem: String,
+    /// The public key as PKCS#1 `RSAPublicKey` DER (what [`super::JwtClient`] wants).
+    pub public_der: Vec<u8>,
+}
+
+/// `rand_core` adapter over ring's OS RNG, so key generation needs no extra crate features.
+struct OsRng(SystemRandom);
+
+impl RngCore for OsRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        if self.0.fill(dest).is_err() {
+            panic!("the OS random number generator failed");
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for OsRng {}
+
+/// Generated keys and the private halves, by size, so a test binary generates each size once.
+fn cache() -> &'static Mutex<HashMap<usize, (TestKey, RsaPrivateKey)>> {
+    static CACHE: OnceLock<Mutex<HashMap<usize, (TestKey, RsaPrivateKey)>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn rsa_with_private(bits: usize) -> (TestKey, RsaPrivateKey) {
+    // The lock is held during generation on purpose: concurrent tests asking for the same
+    // size wait for one key instead of each generating their own.
+    let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = cache.get(&bits) {
+        return entry.clone();
+    }
+    let private = match RsaPrivateKey::new(&mut OsRng(SystemRandom::new()), bits) {
+        Ok(k) => k,
+        Err(e) => panic!("generating a {bits}-bit RSA key failed: {e}"),
+    };
+    let encoded = (
+        private.to_pkcs1_pem(LineEnding::LF),
+        private.to_pkcs8_pem(LineEnding::LF),
+        RsaPublicKey::from(&private).to_pkcs1_der(),
+    );
+    let (Ok(pkcs1), Ok(pkcs8), Ok(public)) = encoded else {
+        panic!("encoding a {bits}-bit RSA key failed");
+    };
+    let key = TestKey {
+        bits,
+        pkcs1_pem: pkcs1.to_string(),
+        pkcs8_pem: pkcs8.to_string(),
+        public_der: public.as_bytes().to_vec(),
+    };
+    cache.insert(bits, (key.clone(), private.clone()));
+    (key, private)
+}
+
+/// An RSA key of `bits` bits (cached per size for the life of the process).
+///
+/// # Panics
+/// If key generation fails (e.g. `bits` is absurd).
+pub fn rsa(bits: usize) -> TestKey {
+    rsa_with_private(bits).0
+}
+
+/// DER `DigestInfo` prefix for SHA-256 (RFC 8017 §9.2 note 1).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+    0x04, 0x20,
+];
+
+/// Signs certificates with the `rsa` crate rather than ring, because ring refuses RSA keys
+/// under 2048 bits and tests need certificates for small keys too.
+struct RsaCertSigner {
+    private: RsaPrivateKey,
+    public_der: Vec<u8>,
+}
+
+impl rcgen::PublicKeyData for RsaCertSigner {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_der
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+impl rcgen::SigningKey for RsaCertSigner {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, msg);
+        let padding = Pkcs1v15Sign {
+            hash_len: Some(32),
+            prefix: SHA256_DIGEST_INFO.to_vec().into_boxed_slice(),
+        };
+        self.private
+            .sign_with_rng(&mut OsRng(SystemRandom::new()), padding, digest.as_ref())
+            .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+/// A self-signed X.509 certificate (PEM, LF line ends) for `key`, valid between the two Unix
+/// times, like the one in AEM service credentials (`CN=ims-action demo`).
+///
+/// # Panics
+/// If the certificate cannot be built (e.g. `key` was not made by [`rsa()`]).
+pub fn certificate_pem(key: &TestKey, not_before_unix: i64, not_after_unix: i64) -> String {
+    let (cached, private) = rsa_with_private(key.bits);
+    let private = if cached.public_der == key.public_der {
+        private
+    } else {
+        panic!("certificate_pem: key is not one generated by keys::rsa");
+    };
+    let signer = RsaCertSigner {
+        private,
+        public_der: key.public_der.clone(),
+    };
+    let mut params = match rcgen::CertificateParams::new(Vec::<String>::new()) {
+        Ok(p) => p,
+        Err(e) => panic!("certificate parameters: {e}"),
+    };
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "ims-action demo");
+    dn.push(rcgen::DnType::OrganizationName, "ims-action test fixtures");
+    params.distinguished_name = dn;
+    // rcgen's date type is `time::OffsetDateTime`, and `time` is not a direct dependency: a
+    // closure lets the type be inferred. Start from the epoch and add a std `Duration`.
+    let to_datetime = |unix: i64| {
+        let epoch = rcgen::date_time_ymd(1970, 1, 1);
+        let magnitude = std::time::Duration::from_secs(unix.unsigned_abs());
+        if unix >= 0 {
+            epoch + magnitude
+        } else {
+            epoch - magnitude
+        }
+    };
+    params.not_before = to_datetime(not_before_unix);
+    params.not_after = to_datetime(not_after_unix);
+    match params.self_signed(&signer) {
+        Ok(cert) => cert.pem(),
+        Err(e) => panic!("self-signing the certificate failed: {e}"),
+    }
+}
+
+/// A P-256 private key as PKCS#8 PEM, for "this is not an RSA key" tests.
+///
+/// # Panics
+/// If the OS random number generator fails.
+pub fn ec_pkcs8_pem() -> String {
+    let rng = SystemRandom::new();
+    let doc = match ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &rng,
+    ) {
+        Ok(doc) => doc,
+        Err(_) => panic!("generating a P-256 key failed"),
+    };
+    pem("PRIVATE KEY", doc.as_ref())
+}
+
+/// PEM-armours `der` with 64-column lines and LF line ends.
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use ring::signature::{RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, UnparsedPublicKey};
+
+    /// Splits one DER TLV off `der`: (whole TLV, contents, rest).
+    fn tlv(der: &[u8]) -> (&[u8], &[u8], &[u8]) {
+        let (len, header) = match der[1] {
+            n if n < 0x80 => (n as usize, 2),
+            0x81 => (der[2] as usize, 3),
+            0x82 => ((der[2] as usize) << 8 | der[3] as usize, 4),
+            _ => panic!("unexpected DER length"),
+        };
+        (
+            &der[..header + len],
+            &der[header..header + len],
+            &der[header + len..],
+        )
+    }
+
+    #[test]
+    fn keys_and_certificates() {
+        for bits in [1024, 2048] {
+            let key = rsa(bits);
+            assert!(key.pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+            assert!(key.pkcs8_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            assert_eq!(rsa(bits).public_der, key.public_der, "cached");
+            let pem = certificate_pem(&key, 1_700_000_000, 1_700_000_000 + 365 * 86_400);
+            assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+            let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            let der = STANDARD.decode(b64).unwrap();
+            // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+            let (_, cert, _) = tlv(&der);
+            let (tbs, _, rest) = tlv(cert);
+            let (_, _, rest) = tlv(rest);
+            let (_, bit_string, _) = tlv(rest);
+            UnparsedPublicKey::new(&RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, &key.public_der)
+                .verify(tbs, &bit_string[1..])
+                .unwrap();
+        }
+        let ec = ec_pkcs8_pem();
+        let b64: String = ec.lines().filter(|l| !l.starts_with("-----")).collect();
+        ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &STANDARD.decode(b64).unwrap(),
+            &SystemRandom::new(),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,425 @@
+//! The HTTP client: one `ureq` agent per process (keep-alive pays off in actionloop mode), every
+//! timeout capped by the activation deadline, bodies read up to a cap, no redirects, and the
+//! retry policy for transient faults.
+//!
+//! Retries: 429, 502, 503, 504, connection failures and timeouts are retried with exponential
+//! backoff and full jitter (base 100 ms, at most 3 attempts in all), honouring `Retry-After`
+//! when it fits in the time left. A retry is never started without enough time to finish.
+//! Only requests marked `retryable` (reads, and token requests, which are safe to repeat) are.
+
+use std::time::{Duration, Instant};
+
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use crate::activation::Activation;
+use crate::error::{Error, Service};
+
+/// Connect timeout (TLS handshake included), before the deadline cap.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default total time for one request (`HTTP_TIMEOUT_MS`).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// What we keep in hand before the platform's deadline, to answer 504 ourselves.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(750);
+/// Below this much time left, no request (or retry) is started.
+pub const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(200);
+/// Upstream bodies are read up to this size: OpenWhisk results are limited to 1 MB anyway.
+pub const MAX_BODY: u64 = 1024 * 1024;
+/// Attempts in all, first one included.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Backoff base: attempt n waits up to `BACKOFF_BASE * 2^(n-1)`.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
+
+/// The time one activation may spend on HTTP.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// The deadline minus [`DEADLINE_MARGIN`].
+    end: Option<Instant>,
+    /// Total time for one request.
+    pub request_timeout: Duration,
+}
+
+impl Budget {
+    /// The budget of an activation.
+    pub fn new(activation: &Activation, request_timeout: Duration) -> Budget {
+        Budget {
+            end: activation
+                .deadline_instant()
+                .map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or_else(Instant::now)),
+            request_timeout,
+        }
+    }
+
+    /// Time left before we must answer; `None` when there is no deadline.
+    pub fn left(&self) -> Option<Duration> {
+        self.end.map(|end| end.saturating_duration_since(Instant::now()))
+    }
+
+    /// How long the next attempt may take, or a timeout error when too little time is left.
+    fn next_attempt(&self, service: Service) -> Result<Duration, Error> {
+        match self.left() {
+            None => Ok(self.request_timeout),
+            Some(left) if left >= MIN_ATTEMPT_TIME => Ok(left.min(self.request_timeout)),
+            Some(_) => Err(Error::Timeout {
+                service,
+                detail: "no time left before the activation deadline".into(),
+            }),
+        }
+    }
+
+    /// Whether waiting `wait` still leaves time for another attempt.
+    fn can_wait(&self, wait: Duration) -> bool {
+        match self.left() {
+            None => wait <= self.request_timeout,
+            Some(left) => wait + MIN_ATTEMPT_TIME <= left,
+        }
+    }
+}
+
+/// HTTP methods we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+}
+
+/// One request to an upstream.
+pub struct Request<'a> {
+    /// Who answers, for messages.
+    pub service: Service,
+    /// GET or POST.
+    pub method: Method,
+    /// Full URL, built from an allow-listed [`crate::endpoint::BaseUrl`].
+    pub url: String,
+    /// Extra headers. Values may be secrets: they are never logged.
+    pub headers: Vec<(&'static str, String)>,
+    /// Content type and body, for POST.
+    pub body: Option<(&'static str, Vec<u8>)>,
+    /// Whether repeating the request is harmless.
+    pub retryable: bool,
+    /// A short name of the call for logs (never the URL's query, never a header).
+    pub what: &'a str,
+}
+
+/// An upstream answer, read up to [`MAX_BODY`].
+#[derive(Debug)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+    /// `Retry-After`, verbatim.
+    pub retry_after: Option<String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// Adobe's `x-debug-id`, worth quoting to Adobe support.
+    pub debug_id: Option<String>,
+}
+
+impl Response {
+    /// The body parsed as JSON, or a 502-class error naming the upstream.
+    pub fn json(&self, service: Service) -> Result<serde_json::Value, Error> {
+        serde_json::from_slice(&self.body).map_err(|_| Error::BadUpstreamResponse {
+            service,
+            status: self.status,
+            reason: format!(
+                "not JSON ({})",
+                self.content_type.as_deref().unwrap_or("no content type")
+            ),
+        })
+    }
+}
+
+/// What went wrong with one attempt, before deciding whether to retry.
+enum Failure {
+    Transient(Error),
+    Final(Error),
+}
+
+/// The process-wide HTTP client.
+pub struct HttpClient {
+    agent: ureq::Agent,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        HttpClient::new()
+    }
+}
+
+impl HttpClient {
+    /// Builds the agent: proxies from `HTTPS_PROXY`/`NO_PROXY`, an extra CA bundle from
+    /// `SSL_CERT_FILE` trusted besides the built-in Mozilla roots, redirects not followed
+    /// (an `Authorization` header must never follow a redirect to another host).
+    pub fn new() -> HttpClient {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .save_redirect_history(false)
+            .user_agent(concat!("ims-action/", env!("CARGO_PKG_VERSION")))
+            .proxy(ureq::Proxy::try_from_env())
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .tls_config(tls_config())
+            .build();
+        HttpClient { agent: config.into() }
+    }
+
+    /// Sends `req` within `budget`, retrying transient faults when `req.retryable`.
+    /// An HTTP error status is an `Ok` response: the caller maps it, knowing the API.
+    pub fn send(&self, req: &Request, budget: &Budget) -> Result<Response, Error> {
+        let mut attempt = 1;
+        loop {
+            let timeout = budget.next_attempt(req.service)?;
+            let started = Instant::now();
+            let outcome = self.attempt(req, timeout);
+            let elapsed = started.elapsed().as_millis();
+            let may_retry = req.retryable && attempt < MAX_ATTEMPTS;
+            match outcome {
+                Ok(resp) => {
+                    log::debug!(
+                        "{} {}: HTTP {} in {elapsed} ms",
+                        req.service,
+                        req.what,
+                        resp.status
+                    );
+                    if !(may_retry && matches!(resp.status, 429 | 502 | 503 | 504)) {
+                        return Ok(resp);
+                    }
+                    let wait = resp
+                        .retry_after
+                        .as_deref()
+                        .and_then(parse_retry_after)
+                        .unwrap_or_else(|| backoff(attempt));
+                    if !budget.can_wait(wait) {
+                        log::info!(
+                            "{} {}: HTTP {}, no time left to wait {} ms and retry",
+                            req.service,
+                            req.what,
+                            resp.status,
+                            wait.as_millis()
+                        );
+                        return Ok(resp);
+                    }
+                    log::info!(
+                        "{} {}: HTTP {}, retrying in {} ms (attempt {} of {MAX_ATTEMPTS})",
+                        req.service,
+                        req.what,
+                        resp.status,
+                        wait.as_millis(),
+                        attempt + 1
+                    );
+                    std::thread::sleep(wait);
+                }
+                Err(Failure::Transient(e)) if may_retry => {
+                    let wait = backoff(attempt);
+                    if !budget.can_wait(wait) {
+                        return Err(e);
+                    }
+                    log::info!(
+                        "{} {}: {e} after {elapsed} ms, retrying in {} ms (attempt {} of {MAX_ATTEMPTS})",
+                        req.service,
+                        req.what,
+                        wait.as_millis(),
+                        attempt + 1
+                    );
+                    std::thread::sleep(wait);
+                }
+                Err(Failure::Transient(e) | Failure::Final(e)) => return Err(e),
+            }
+            attempt += 1;
+        }
+    }
+
+    fn attempt(&self, req: &Request, timeout: Duration) -> Result<Response, Failure> {
+        let service = req.service;
+        let result = match req.method {
+            Method::Get => {
+                let mut builder = self.agent.get(&req.url);
+                for (name, value) in &req.headers {
+                    builder = builder.header(*name, value);
+                }
+                builder
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
+                    .build()
+                    .call()
+            }
+            Method::Post => {
+                let mut builder = self.agent.post(&req.url);
+                for (name, value) in &req.headers {
+                    builder = builder.header(*name, value);
+                }
+                let (content_type, body) = match &req.body {
+                    Some((ct, body)) => (*ct, body.as_slice()),
+                    None => ("application/octet-stream", &[][..]),
+                };
+                builder
+                    .header("content-type", content_type)
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
+                    .build()
+                    .send(body)
+            }
+        };
+        let mut resp = result.map_err(|e| classify(service, e, timeout))?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(200).collect::<String>())
+        };
+        let retry_after = header("retry-after");
+        let content_type = header("content-type");
+        let debug_id = header("x-debug-id");
+        let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(Failure::Final(Error::BadUpstreamResponse {
+                service,
+                status,
+                reason: "a redirect, which the action does not follow (check the base URL)".into(),
+            }));
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Failure::Final(Error::BadUpstreamResponse {
+                    service,
+                    status,
+                    reason: format!("upstream response too large (more than {MAX_BODY} bytes)"),
+                }),
+                other => classify(service, other, timeout),
+            })?;
+        Ok(Response {
+            status,
+            body,
+            retry_after,
+            content_type,
+            debug_id,
+        })
+    }
+}
+
+/// Sorts a transport error into transient (worth a retry) or final.
+fn classify(service: Service, e: ureq::Error, timeout: Duration) -> Failure {
+    match e {
+        ureq::Error::Timeout(_) => Failure::Transient(Error::Timeout {
+            service,
+            detail: format!("no answer within {} ms", timeout.as_millis()),
+        }),
+        ureq::Error::Io(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::Protocol(_)
+        | ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_) => Failure::Transient(Error::Unreachable {
+            service,
+            detail: e.to_string(),
+        }),
+        other => Failure::Final(Error::Unreachable {
+            service,
+            detail: other.to_string(),
+        }),
+    }
+}
+
+/// Full jitter: a random wait between 0 and `BACKOFF_BASE * 2^(attempt-1)`.
+fn backoff(attempt: u32) -> Duration {
+    let cap = BACKOFF_BASE.as_millis() as u64 * (1u64 << (attempt.saturating_sub(1)).min(10));
+    Duration::from_millis(random_u64() % (cap + 1))
+}
+
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SystemRandom only fails when the OS has no randomness; then no jitter is no harm.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+/// `Retry-After` as seconds or an HTTP date (IMF-fixdate), as a wait from now.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = crate::time::parse_http_date(value)?;
+    let now = crate::time::now_unix();
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+}
+
+/// Root certificates: Mozilla's, plus the PEM bundle in `SSL_CERT_FILE` when set (corporate
+/// TLS interception). An unreadable bundle is logged and ignored.
+fn tls_config() -> TlsConfig {
+    let builder = TlsConfig::builder();
+    let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
+        return builder.build();
+    };
+    let extra: Vec<Certificate<'static>> = match std::fs::read(&path) {
+        Ok(pem) => ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect(),
+        Err(e) => {
+            log::warn!(
+                "SSL_CERT_FILE {}: {e}; using the built-in roots only",
+                path.to_string_lossy()
+            );
+            return builder.build();
+        }
+    };
+    log::debug!(
+        "trusting {} extra root certificate(s) from SSL_CERT_FILE",
+        extra.len()
+    );
+    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()))
+        .chain(extra);
+    builder.root_certs(RootCerts::from(roots)).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_stays_under_its_cap() {
+        for attempt in 1..=3 {
+            for _ in 0..50 {
+                assert!(backoff(attempt) <= BACKOFF_BASE * 2u32.pow(attempt - 1));
+            }
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_to_start() {
+        let a = Activation {
+            deadline_ms: Some(1),
+            ..Activation::default()
+        };
+        let b = Budget::new(&a, DEFAULT_REQUEST_TIMEOUT);
+        assert!(matches!(b.next_attempt(Service::Ims), Err(Error::Timeout { .. })));
+        let unlimited = Budget::new(&Activation::default(), Duration::from_secs(1));
+        assert_eq!(
+            unlimited.next_attempt(Service::Ims).ok(),
+            Some(Duration::from_secs(1))
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! Logging to stderr through `log` + `env_logger`. The level comes from the `LOG_LEVEL` param of
+//! each activation (error, warn, info, debug, trace), else `RUST_LOG`, else info. Dependencies'
+//! records are dropped whatever the level: ureq-proto hexdumps raw requests, bearer tokens
+//! included, at TRACE, and rustls has nothing a user needs.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// Targets never logged.
+const SILENCED: [&str; 3] = ["ureq", "rustls", "ring"];
+
+static DEFAULT: AtomicUsize = AtomicUsize::new(LevelFilter::Info as usize);
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+struct Filtered(env_logger::Logger);
+
+fn silenced(target: &str) -> bool {
+    SILENCED.iter().any(|s| {
+        target == *s || target.starts_with(&format!("{s}::")) || target.starts_with(&format!("{s}_"))
+    })
+}
+
+impl Log for Filtered {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        !silenced(metadata.target()) && metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if self.enabled(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+/// Parses a level name; `None` for anything else.
+pub fn parse_level(s: &str) -> Option<LevelFilter> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "off" => Some(LevelFilter::Off),
+        "error" => Some(LevelFilter::Error),
+        "warn" | "warning" => Some(LevelFilter::Warn),
+        "info" => Some(LevelFilter::Info),
+        "debug" => Some(LevelFilter::Debug),
+        "trace" => Some(LevelFilter::Trace),
+        _ => None,
+    }
+}
+
+/// Installs the logger once per process (the binary calls this; library users may too).
+pub fn init() {
+    INSTALLED.get_or_init(|| {
+        let default = std::env::var("RUST_LOG")
+            .ok()
+            .as_deref()
+            .and_then(parse_level)
+            .unwrap_or(LevelFilter::Info);
+        DEFAULT.store(default as usize, Ordering::Relaxed);
+        let inner = env_logger::Builder::new()
+            .filter_level(LevelFilter::Trace)
+            .target(env_logger::Target::Stderr)
+            .format_timestamp_millis()
+            .build();
+        if log::set_boxed_logger(Box::new(Filtered(inner))).is_ok() {
+            log::set_max_level(default);
+        }
+    });
+}
+
+/// Sets the level for one activation from its `LOG_LEVEL` param (or back to the default).
+pub fn apply_level(param: Option<&str>) {
+    let default = match DEFAULT.load(Ordering::Relaxed) {
+        0 => LevelFilter::Off,
+        1 => LevelFilter::Error,
+        2 => LevelFilter::Warn,
+        3 => LevelFilter::Info,
+        4 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    };
+    let level = match param.map(|p| (p, parse_level(p))) {
+        Some((_, Some(level))) => level,
+        Some((p, None)) => {
+            log::warn!(
+                "LOG_LEVEL '{}' is not one of error, warn, info, debug, trace; using {default}",
+                p.chars().take(20).collect::<String>()
+            );
+            default
+        }
+        None => default,
+    };
+    log::set_max_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependencies_are_silenced_whatever_the_level() {
+        assert!(silenced("ureq"));
+        assert!(silenced("ureq::unversioned::transport"));
+        assert!(silenced("ureq_proto::client"));
+        assert!(silenced("rustls::client"));
+        assert!(!silenced("ims_action::http"));
+    }
+
+    #[test]
+    fn levels_parse() {
+        assert_eq!(parse_level("TRACE"), Some(LevelFilter::Trace));
+        assert_eq!(parse_level("loud"), None);
+    }
+}

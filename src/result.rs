@@ -1,0 +1,55 @@
+//! The action's answer: `{statusCode, headers, body}` on success; App Builder's
+//! `{error: {statusCode, body: {error}}}` on failure, so that a web action answers with the
+//! status and the activation is recorded as failed.
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+
+/// A success: the API's JSON as the body. The body is always an object or an array, never a
+/// bare string: OpenWhisk may mistake a string body with a JSON content type for base64.
+pub fn success(body: Value) -> Value {
+    let body = match body {
+        v @ (Value::Object(_) | Value::Array(_)) => v,
+        other => json!({ "value": other }),
+    };
+    json!({
+        "statusCode": 200,
+        "headers": { "content-type": "application/json" },
+        "body": body,
+    })
+}
+
+/// A failure, with `Retry-After` passed on for a 429.
+pub fn failure(e: &Error) -> Value {
+    let mut error = json!({
+        "statusCode": e.status_code(),
+        "body": { "error": e.to_string() },
+    });
+    if let Some(retry_after) = e.retry_after() {
+        error["headers"] = json!({ "retry-after": retry_after });
+    }
+    json!({ "error": error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Service;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(success(json!({"a": 1}))["statusCode"], 200);
+        assert_eq!(success(json!("x"))["body"], json!({"value": "x"}));
+        let e = Error::Upstream {
+            service: Service::Analytics,
+            status: 429,
+            detail: "Too many requests".into(),
+            retry_after: Some("30".into()),
+        };
+        assert_eq!(
+            failure(&e),
+            json!({"error": {"statusCode": 429, "headers": {"retry-after": "30"}, "body": {"error": "Analytics answered HTTP 429: Too many requests"}}})
+        );
+    }
+}

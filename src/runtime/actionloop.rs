@@ -1,0 +1,253 @@
+//! The OpenWhisk actionloop protocol: one long-lived process per container. Per activation the
+//! proxy writes one JSON line on stdin (`{value, namespace, action_name, activation_id,
+//! transaction_id, deadline, api_key?}`) and reads exactly one JSON line from file descriptor 3.
+//! With `__OW_WAIT_FOR_ACK` non-empty the proxy first waits for `{"ok":true}` on fd 3 — and only
+//! then: an unexpected ack would shift every later result by one.
+//!
+//! A line that is not JSON, or any failure inside one activation, gets an error result and the
+//! loop goes on; panics are caught at the activation boundary (release builds unwind).
+
+use std::fs::File;
+use std::io::{self, BufRead, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::activation::{Activation, parse_deadline};
+use crate::error::Error;
+use crate::{Action, result};
+
+/// The largest activation line read; OpenWhisk limits params to 1 MB, so this is generous.
+pub const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// Whether file descriptor 3 (the proxy's result pipe) is open.
+pub fn results_fd_open() -> bool {
+    std::fs::metadata("/proc/self/fd/3").is_ok()
+}
+
+/// Serves activations until stdin ends, on the real stdin and fd 3.
+pub fn main() -> ExitCode {
+    // Reopening the pipe through /proc avoids `unsafe` (from_raw_fd) for the same descriptor.
+    let results = match File::options().write(true).open("/proc/self/fd/3") {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ims-action: cannot open the result pipe (fd 3): {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ack = std::env::var("__OW_WAIT_FOR_ACK").is_ok_and(|v| !v.is_empty());
+    let action = Action::from_env();
+    let stdin = io::stdin().lock();
+    match serve(stdin, results, ack, |params, activation| {
+        action.handle(params, activation)
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ims-action: actionloop I/O error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The loop, over any reader and writer so that it can be tested on its own.
+pub fn serve(
+    mut input: impl BufRead,
+    mut results: impl Write,
+    ack: bool,
+    mut handler: impl FnMut(Value, &Activation) -> Value,
+) -> io::Result<()> {
+    if ack {
+        results.write_all(b"{\"ok\":true}\n")?;
+        results.flush()?;
+    }
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let too_long = match read_line(&mut input, &mut line)? {
+            ReadLine::Eof => return Ok(()),
+            ReadLine::Line => false,
+            ReadLine::TooLong => true,
+        };
+        if !too_long && line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let reply = if too_long {
+            result::failure(&Error::invalid(
+                "activation",
+                format!("is larger than {MAX_LINE} bytes"),
+            ))
+        } else {
+            match parse_activation(&line) {
+                Ok((params, activation)) => catch_unwind(AssertUnwindSafe(|| handler(params, &activation)))
+                    .unwrap_or_else(|_| {
+                        result::failure(&Error::Internal("the action failed unexpectedly".into()))
+                    }),
+                Err(e) => result::failure(&e),
+            }
+        };
+        // Logs of this activation must land before the proxy's end-of-activation marker.
+        let _ = io::stdout().flush();
+        let _ = io::stderr().flush();
+        let mut out =
+            serde_json::to_vec(&reply).unwrap_or_else(|_| b"{\"error\":\"unserialisable result\"}".to_vec());
+        out.push(b'\n');
+        results.write_all(&out)?;
+        results.flush()?;
+    }
+}
+
+enum ReadLine {
+    Eof,
+    Line,
+    TooLong,
+}
+
+/// Reads one line (without its `\n`) of at most [`MAX_LINE`] bytes; a longer one is consumed
+/// to its end and reported, so the loop stays in step with the proxy.
+fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<ReadLine> {
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let (done, used) = {
+            let buf = input.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(match (any, too_long) {
+                    (false, _) => ReadLine::Eof,
+                    (true, true) => ReadLine::TooLong,
+                    (true, false) => ReadLine::Line,
+                });
+            }
+            any = true;
+            let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (&buf[..i], Some(i + 1)),
+                None => (buf, None),
+            };
+            if line.len() + chunk.len() > MAX_LINE {
+                too_long = true;
+                line.clear();
+            } else if !too_long {
+                line.extend_from_slice(chunk);
+            }
+            (done.is_some(), done.unwrap_or(buf.len()))
+        };
+        input.consume(used);
+        if done {
+            return Ok(if too_long {
+                ReadLine::TooLong
+            } else {
+                ReadLine::Line
+            });
+        }
+    }
+}
+
+/// Splits an activation line into params (`value`) and this activation's context.
+pub fn parse_activation(line: &[u8]) -> Result<(Value, Activation), Error> {
+    let v: Value = serde_json::from_slice(line).map_err(|e| {
+        Error::invalid(
+            "activation",
+            format!("is not a JSON line ({} at column {})", classify(&e), e.column()),
+        )
+    })?;
+    let Value::Object(mut fields) = v else {
+        return Err(Error::invalid("activation", "must be a JSON object"));
+    };
+    let text = |fields: &serde_json::Map<String, Value>, k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .map(|s| s.chars().take(256).collect())
+    };
+    let activation = Activation {
+        activation_id: text(&fields, "activation_id"),
+        action_name: text(&fields, "action_name"),
+        deadline_ms: fields.get("deadline").and_then(parse_deadline),
+    };
+    let params = fields.remove("value").unwrap_or_else(|| json!({}));
+    Ok((params, activation))
+}
+
+fn classify(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "data error",
+        serde_json::error::Category::Eof => "unexpected end",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &str, ack: bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        serve(input.as_bytes(), &mut out, ack, |params, activation| {
+            if params.get("panic").is_some() {
+                panic!("boom");
+            }
+            json!({"echo": params, "deadline": activation.deadline_ms, "id": activation.activation_id})
+        })
+        .unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn one_reply_per_line_with_that_activations_context() {
+        let replies = run(
+            "{\"value\":{\"a\":1},\"activation_id\":\"x1\",\"deadline\":\"1700000000000\"}\n\
+             {\"value\":{\"a\":2},\"activation_id\":\"x2\",\"deadline\":1700000000001}\n",
+            false,
+        );
+        assert_eq!(replies.len(), 2);
+        assert_eq!(
+            replies[0],
+            json!({"echo": {"a": 1}, "deadline": 1_700_000_000_000u64, "id": "x1"})
+        );
+        assert_eq!(replies[1]["id"], "x2");
+        assert_eq!(replies[1]["deadline"], 1_700_000_000_001u64);
+    }
+
+    #[test]
+    fn ack_only_when_asked() {
+        assert_eq!(run("", true), vec![json!({"ok": true})]);
+        assert!(run("", false).is_empty());
+    }
+
+    #[test]
+    fn bad_lines_and_panics_get_error_replies_and_the_loop_goes_on() {
+        let replies = run(
+            "not json\n[1,2]\n{\"value\":{\"panic\":1}}\n\u{0}\u{1}\n{\"value\":{\"ok\":1}}\n",
+            false,
+        );
+        assert_eq!(replies.len(), 5);
+        for r in &replies[..4] {
+            assert!(r["error"]["statusCode"].as_u64().is_some(), "{r}");
+        }
+        assert_eq!(replies[2]["error"]["statusCode"], 500);
+        assert_eq!(replies[4]["echo"], json!({"ok": 1}));
+    }
+
+    #[test]
+    fn a_line_without_a_final_newline_is_served_then_eof_ends() {
+        let replies = run("{\"value\":{\"a\":1}}", false);
+        assert_eq!(replies.len(), 1);
+    }
+
+    #[test]
+    fn an_oversized_line_is_refused_and_the_next_served() {
+        let big = format!(
+            "{{\"value\":{{\"x\":\"{}\"}}}}\n{{\"value\":{{\"a\":3}}}}\n",
+            "y".repeat(MAX_LINE + 10)
+        );
+        let replies = run(&big, false);
+        assert_eq!(replies.len(), 2);
+        assert_eq!(replies[0]["error"]["statusCode"], 400);
+        assert_eq!(replies[1]["echo"], json!({"a": 3}));
+    }
+}

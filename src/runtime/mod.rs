@@ -1,0 +1,38 @@
+//! Runtimes: how the binary is started decides how params come in and results go out. They only
+//! adapt input and output around [`crate::Action::handle`].
+//!
+//! | started as | mode |
+//! |---|---|
+//! | no arguments, file descriptor 3 open | [`actionloop`]: one process, many activations |
+//! | `ims-action '<params json>'`, or one JSON line on stdin | [`oneshot`]: dockerskeleton `--native` |
+//! | `ims-action invoke …` / `ims-action token …` | [`local`]: a developer's machine |
+
+pub mod actionloop;
+pub mod dotenv;
+pub mod local;
+pub mod oneshot;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Picks the mode from the arguments and runs it.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
+    match first.as_deref() {
+        None if actionloop::results_fd_open() => actionloop::main(),
+        Some("invoke" | "token" | "help" | "--help" | "-h" | "--version" | "-V") => local::main(&args),
+        _ => oneshot::main(&args),
+    }
+}
+
+/// Panics must not print their payload: it may quote a value (and so a secret). The activation
+/// boundary catches them; this hook only says where.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("ims-action: internal panic at {at} (message withheld)");
+    }));
+}

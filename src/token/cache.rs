@@ -1,0 +1,236 @@
+//! The token cache: one token per credential for its whole life, not one per call.
+//!
+//! In memory for actionloop and the Node launcher (one process, many activations). In one-shot
+//! mode (one process per activation in a warm dockerskeleton container) also in a file under the
+//! temp directory: mode 0600 in a 0700 folder, written atomically, and ignored when corrupt,
+//! unreadable or not ours. Only successful fetches are stored.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+use crate::secret::Secret;
+
+use super::AccessToken;
+
+/// A SHA-256 fingerprint of a credential (see [`super::cache_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey(pub [u8; 32]);
+
+impl CacheKey {
+    /// Lower-case hex, for file names.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Tokens by credential fingerprint.
+pub struct TokenCache {
+    memory: Mutex<HashMap<CacheKey, AccessToken>>,
+    dir: Option<PathBuf>,
+}
+
+impl TokenCache {
+    /// A cache that lives as long as the process.
+    pub fn in_memory() -> TokenCache {
+        TokenCache {
+            memory: Mutex::new(HashMap::new()),
+            dir: None,
+        }
+    }
+
+    /// A cache that also keeps tokens in files under `dir` (created 0700 when missing).
+    pub fn with_dir(dir: PathBuf) -> TokenCache {
+        TokenCache {
+            memory: Mutex::new(HashMap::new()),
+            dir: Some(dir),
+        }
+    }
+
+    /// The default folder of the file store: `$TMPDIR/ims-action-tokens`.
+    pub fn default_dir() -> PathBuf {
+        std::env::temp_dir().join("ims-action-tokens")
+    }
+
+    /// A fresh token for `key` at `now_ms`, if one is cached.
+    pub fn get(&self, key: &CacheKey, now_ms: u64) -> Option<AccessToken> {
+        if let Some(t) = self.memory.lock().ok()?.get(key).filter(|t| t.is_fresh(now_ms)) {
+            return Some(t.clone());
+        }
+        let dir = self.dir.as_ref()?;
+        let token = read_file(&dir.join(file_name(key)), key)?;
+        if !token.is_fresh(now_ms) {
+            return None;
+        }
+        if let Ok(mut m) = self.memory.lock() {
+            m.insert(*key, token.clone());
+        }
+        Some(token)
+    }
+
+    /// Stores a token just fetched.
+    pub fn put(&self, key: &CacheKey, token: &AccessToken) {
+        if let Ok(mut m) = self.memory.lock() {
+            // Expired entries go when a new one comes in; a process serves few credentials.
+            let now = token.obtained_at_ms;
+            m.retain(|_, t| t.expires_at_ms > now);
+            m.insert(*key, token.clone());
+        }
+        if let Some(dir) = &self.dir
+            && let Err(e) = write_file(dir, key, token)
+        {
+            log::debug!("token cache file not written: {e}");
+        }
+    }
+
+    /// Drops a token (the API refused it).
+    pub fn remove(&self, key: &CacheKey) {
+        if let Ok(mut m) = self.memory.lock() {
+            m.remove(key);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = fs::remove_file(dir.join(file_name(key)));
+        }
+    }
+}
+
+fn file_name(key: &CacheKey) -> String {
+    format!("{}.json", key.hex())
+}
+
+/// Our effective uid: the owner of `/proc/self`.
+fn my_uid() -> Option<u32> {
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// A file we may trust: a regular file, ours, readable by nobody else.
+fn is_ours(meta: &fs::Metadata, dir: bool) -> bool {
+    let kind_ok = if dir { meta.is_dir() } else { meta.is_file() };
+    kind_ok && Some(meta.uid()) == my_uid() && meta.mode() & 0o077 == 0
+}
+
+fn read_file(path: &Path, key: &CacheKey) -> Option<AccessToken> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if !is_ours(&meta, false) || meta.len() > 64 * 1024 {
+        log::debug!("token cache file ignored: not ours or not private");
+        return None;
+    }
+    let dir_meta = fs::symlink_metadata(path.parent()?).ok()?;
+    if !is_ours(&dir_meta, true) {
+        return None;
+    }
+    let v: Value = match fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        Some(v) => v,
+        None => {
+            log::debug!("token cache file ignored: unreadable or corrupt");
+            return None;
+        }
+    };
+    if v.get("key")?.as_str()? != key.hex() {
+        return None;
+    }
+    let token = v.get("access_token")?.as_str()?;
+    Some(AccessToken {
+        token: Secret::new(token),
+        token_type: v.get("token_type")?.as_str()?.to_string(),
+        expires_at_ms: v.get("expires_at_ms")?.as_u64()?,
+        obtained_at_ms: v.get("obtained_at_ms")?.as_u64()?,
+    })
+    .filter(|t| t.expires_at_ms > t.obtained_at_ms && !t.token.expose().is_empty())
+}
+
+fn write_file(dir: &Path, key: &CacheKey, token: &AccessToken) -> std::io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    if !is_ours(&fs::symlink_metadata(dir)?, true) {
+        return Err(std::io::Error::other("cache folder is not ours or not private"));
+    }
+    let body = json!({
+        "key": key.hex(),
+        "access_token": token.token.expose(),
+        "token_type": token.token_type,
+        "expires_at_ms": token.expires_at_ms,
+        "obtained_at_ms": token.obtained_at_ms,
+    });
+    let tmp = dir.join(format!("{}.{}.tmp", key.hex(), std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let written = f
+        .write_all(body.to_string().as_bytes())
+        .and_then(|()| f.sync_all());
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, dir.join(file_name(key)))) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires: u64) -> AccessToken {
+        AccessToken {
+            token: Secret::new("tok"),
+            token_type: "bearer".into(),
+            expires_at_ms: expires,
+            obtained_at_ms: 0,
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ims-action-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn memory_cache_hands_out_fresh_tokens_only() {
+        let c = TokenCache::in_memory();
+        let k = CacheKey([1; 32]);
+        c.put(&k, &token(86_400_000));
+        assert!(c.get(&k, 1000).is_some());
+        assert!(c.get(&k, 86_400_000 - 1000).is_none());
+        c.remove(&k);
+        assert!(c.get(&k, 1000).is_none());
+    }
+
+    #[test]
+    fn file_cache_survives_the_process_and_is_private() {
+        let dir = temp_dir("file");
+        let k = CacheKey([2; 32]);
+        TokenCache::with_dir(dir.clone()).put(&k, &token(86_400_000));
+        let again = TokenCache::with_dir(dir.clone());
+        assert_eq!(again.get(&k, 1000).map(|t| t.token), Some(Secret::new("tok")));
+        let meta = fs::metadata(dir.join(file_name(&k))).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn corrupt_or_loose_files_are_ignored() {
+        let dir = temp_dir("corrupt");
+        let k = CacheKey([3; 32]);
+        let c = TokenCache::with_dir(dir.clone());
+        c.put(&k, &token(86_400_000));
+        let path = dir.join(file_name(&k));
+        fs::write(&path, b"{not json").unwrap();
+        assert!(TokenCache::with_dir(dir.clone()).get(&k, 1000).is_none());
+        c.put(&k, &token(86_400_000));
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        assert!(TokenCache::with_dir(dir.clone()).get(&k, 1000).is_none());
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,244 @@
+//! Web actions: what OpenWhisk adds to params for an HTTP caller (`__ow_method`, `__ow_headers`
+//! with lower-cased names, `__ow_path`, `__ow_query` and `__ow_body` with `raw-http`), the caller
+//! check (`ALLOWED_IMS_ORGS`), and the few request inputs a raw body may carry.
+
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::params::{Kind, check_string};
+
+/// Inputs a web caller may send in a raw body or query. Credentials, endpoints and the
+/// allowlist are never taken from there, and a bound param is never overridden.
+pub const REQUEST_INPUTS: [&str; 4] = ["OPERATION", "AEM_PATH", "ANALYTICS_RSID", "ANALYTICS_REPORT"];
+
+/// The environment variable (which callers cannot override) that restricts callers' orgs;
+/// the `ALLOWED_IMS_ORGS` param is used only when it is unset.
+pub const ALLOWED_ORGS: &str = "ALLOWED_IMS_ORGS";
+
+/// The HTTP request behind a web activation.
+#[derive(Debug, Default)]
+pub struct WebRequest {
+    /// Lower-case method.
+    pub method: String,
+    /// Headers, names lower-cased by OpenWhisk.
+    pub headers: Map<String, Value>,
+    /// Path after the action name.
+    pub path: String,
+}
+
+impl WebRequest {
+    /// The web request, when these params come from one.
+    pub fn from_params(params: &Map<String, Value>) -> Option<WebRequest> {
+        let method = params.get("__ow_method")?.as_str()?.to_ascii_lowercase();
+        let headers = match params.get("__ow_headers") {
+            Some(Value::Object(h)) => h
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            _ => Map::new(),
+        };
+        let path = params
+            .get("__ow_path")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        Some(WebRequest {
+            method,
+            headers,
+            path,
+        })
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(Value::as_str)
+    }
+}
+
+/// The orgs allowed to call, from the environment or else the param; `None` = anyone.
+pub fn allowed_orgs(params: &Map<String, Value>) -> Result<Option<Vec<String>>, Error> {
+    let text = match std::env::var(ALLOWED_ORGS) {
+        Ok(env) if !env.trim().is_empty() => env,
+        _ => match params.get(ALLOWED_ORGS) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Err(Error::invalid(
+                    ALLOWED_ORGS,
+                    "must be a comma-separated string of IMS org ids",
+                ));
+            }
+        },
+    };
+    let orgs = crate::credentials::split_list(&text);
+    Ok((!orgs.is_empty()).then_some(orgs))
+}
+
+/// A web caller whose `x-gw-ims-org-id` is absent or not listed gets 403, before any credential
+/// is used.
+pub fn check_caller(web: &WebRequest, allowed: Option<&[String]>) -> Result<(), Error> {
+    let Some(allowed) = allowed else { return Ok(()) };
+    match web.header("x-gw-ims-org-id").map(str::trim) {
+        Some(org) if allowed.iter().any(|a| a == org) => Ok(()),
+        Some(_) => Err(Error::Forbidden(
+            "the caller's IMS org (x-gw-ims-org-id) is not allowed".into(),
+        )),
+        None => Err(Error::Forbidden(
+            "this action requires an x-gw-ims-org-id header".into(),
+        )),
+    }
+}
+
+/// Copies the [`REQUEST_INPUTS`] a raw-http caller sent in `__ow_query` or `__ow_body` (JSON or a
+/// form, base64 where OpenWhisk encodes it) into `params`, unless already bound.
+pub fn merge_request_inputs(params: &mut Map<String, Value>) -> Result<(), Error> {
+    let mut found: Vec<(String, Value)> = Vec::new();
+    if let Some(Value::String(q)) = params.get("__ow_query") {
+        found.extend(parse_form(q).into_iter().map(|(k, v)| (k, Value::String(v))));
+    }
+    if let Some(body) = params.get("__ow_body") {
+        found.extend(parse_body(body)?);
+    }
+    for (k, v) in found {
+        if REQUEST_INPUTS.contains(&k.as_str()) && !params.contains_key(&k) {
+            params.insert(k, v);
+        }
+    }
+    Ok(())
+}
+
+fn parse_body(body: &Value) -> Result<Vec<(String, Value)>, Error> {
+    let text = match body {
+        Value::Object(m) => return Ok(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Value::String(s) if s.trim().is_empty() => return Ok(Vec::new()),
+        Value::String(s) => s,
+        _ => return Ok(Vec::new()),
+    };
+    check_string("__ow_body", text, Kind::Text(1024 * 1024))?;
+    let decoded = if text.trim_start().starts_with('{') || text.contains('=') && !looks_base64(text) {
+        text.clone()
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_else(|| text.clone())
+    };
+    if decoded.trim_start().starts_with('{') {
+        match serde_json::from_str::<Value>(&decoded) {
+            Ok(Value::Object(m)) => Ok(m.into_iter().collect()),
+            _ => Err(Error::invalid("__ow_body", "is not a JSON object")),
+        }
+    } else {
+        Ok(parse_form(&decoded)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect())
+    }
+}
+
+fn looks_base64(s: &str) -> bool {
+    let s = s.trim().trim_end_matches('=');
+    !s.is_empty()
+        && s.len() % 4 != 1
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// Decodes `a=b&c=d` (`+` as space, `%XX`).
+pub fn parse_form(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn only_request_inputs_come_from_a_raw_body_and_bound_params_win() {
+        let body = base64::engine::general_purpose::STANDARD.encode(
+            r#"{"OPERATION":"aem-get","AEM_PATH":"/content/x.json","IMS_BASE_URL":"https://evil.example"}"#,
+        );
+        let mut p = map(json!({"__ow_method": "post", "__ow_body": body, "OPERATION": "aem-quota"}));
+        merge_request_inputs(&mut p).unwrap();
+        assert_eq!(p["OPERATION"], "aem-quota");
+        assert_eq!(p["AEM_PATH"], "/content/x.json");
+        assert!(!p.contains_key("IMS_BASE_URL"));
+    }
+
+    #[test]
+    fn forms_and_queries_merge_too() {
+        let mut p =
+            map(json!({"__ow_query": "AEM_PATH=%2Fcontent%2Fa.json&x=1", "__ow_body": "OPERATION=aem-get"}));
+        merge_request_inputs(&mut p).unwrap();
+        assert_eq!(p["AEM_PATH"], "/content/a.json");
+        assert_eq!(p["OPERATION"], "aem-get");
+        assert!(!p.contains_key("x"));
+    }
+
+    #[test]
+    fn org_check() {
+        let web = WebRequest::from_params(&map(
+            json!({"__ow_method": "GET", "__ow_headers": {"x-gw-ims-org-id": "A@AdobeOrg"}}),
+        ))
+        .unwrap();
+        let allowed = vec!["A@AdobeOrg".to_string()];
+        assert!(check_caller(&web, Some(&allowed)).is_ok());
+        assert_eq!(
+            check_caller(&web, Some(&["B@AdobeOrg".to_string()]))
+                .unwrap_err()
+                .status_code(),
+            403
+        );
+        let anon = WebRequest::from_params(&map(json!({"__ow_method": "get"}))).unwrap();
+        assert_eq!(
+            check_caller(&anon, Some(&allowed)).unwrap_err().status_code(),
+            403
+        );
+        assert!(check_caller(&anon, None).is_ok());
+    }
+
+    #[test]
+    fn percent_decoding_survives_junk() {
+        assert_eq!(percent_decode("a%2Fb+c%zz%"), "a/b c%zz%");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%4"), "%4");
+    }
+}
