@@ -1,0 +1,173 @@
+//! Shared harness for the end-to-end tests: a fresh `adobe-emulator` on 127.0.0.1 with a fresh,
+//! random demo credential set (generated at test time, never checked in), and ways to drive the
+//! action in-process (`Action`) or as the `ims-action` binary.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use ims_action::emulator::{DemoCredentials, Emulator};
+use ims_action::endpoint::AllowList;
+use ims_action::token::TokenCache;
+use ims_action::{Action, Activation};
+use serde_json::{Map, Value, json};
+
+/// Inputs of each credential kind, as the demo `.env` names them.
+pub const OAUTH: [&str; 4] = [
+    "OAUTHS2S_CLIENT_ID",
+    "OAUTHS2S_CLIENT_SECRET",
+    "OAUTHS2S_CECREDENTIALS_METASCOPES",
+    "IMS_ORG_ID",
+];
+pub const JWT: [&str; 6] = [
+    "JWT_CLIENT_ID",
+    "JWT_CLIENT_SECRET",
+    "JWT_TECHNICAL_ACCOUNT_ID",
+    "JWT_IMS_ORG",
+    "JWT_METASCOPES",
+    "JWT_PRIVATE_KEY",
+];
+pub const ENDPOINTS: [&str; 4] = ["IMS_BASE_URL", "AEM_DATA_SERVICE_BASE_URL", "ANALYTICS_BASE_URL", "AEM_AUTHOR_URL"];
+
+/// An emulator with a registered demo credential set.
+pub struct World {
+    pub emu: Emulator,
+    pub demo: DemoCredentials,
+    /// The demo `.env`, parsed.
+    pub env: HashMap<String, String>,
+    /// The demo `.env` text.
+    pub env_text: String,
+}
+
+impl World {
+    pub fn new() -> World {
+        let emu = Emulator::start().expect("emulator starts");
+        let demo = DemoCredentials::generate();
+        demo.register(&emu);
+        let env_text = demo.to_env(&emu);
+        let env = ims_action::runtime::dotenv::parse(&env_text);
+        World {
+            emu,
+            demo,
+            env,
+            env_text,
+        }
+    }
+
+    /// An in-process action allowed to talk to this emulator, with its own token cache.
+    pub fn action(&self) -> Action {
+        Action::new(AllowList::parse(&self.emu.host_port()), TokenCache::in_memory())
+    }
+
+    /// Params made of the named `.env` entries plus every endpoint.
+    pub fn params(&self, names: &[&str]) -> Value {
+        let mut m = Map::new();
+        for n in names.iter().chain(ENDPOINTS.iter()) {
+            m.insert(n.to_string(), Value::String(self.env[*n].clone()));
+        }
+        Value::Object(m)
+    }
+
+    pub fn oauth(&self) -> Value {
+        self.params(&OAUTH)
+    }
+
+    pub fn jwt(&self) -> Value {
+        self.params(&JWT)
+    }
+
+    pub fn aem_credentials(&self) -> Value {
+        self.params(&["AEM_SERVICE_CREDENTIALS"])
+    }
+
+    pub fn dev_token(&self) -> Value {
+        self.params(&["AEM_DEV_TOKEN"])
+    }
+
+    /// Runs the action in-process with no deadline.
+    pub fn call(&self, action: &Action, params: Value) -> Value {
+        action.handle(params, &Activation::default())
+    }
+
+    /// Writes the demo `.env` to a temp file and returns its path.
+    pub fn env_file(&self) -> PathBuf {
+        let path = temp_path("env");
+        std::fs::write(&path, &self.env_text).expect("write .env");
+        path
+    }
+}
+
+/// Adds or replaces entries of a params object.
+pub fn with(mut params: Value, extra: Value) -> Value {
+    if let (Value::Object(p), Value::Object(e)) = (&mut params, extra) {
+        p.extend(e);
+    }
+    params
+}
+
+/// Removes entries of a params object.
+pub fn without(mut params: Value, names: &[&str]) -> Value {
+    if let Value::Object(p) = &mut params {
+        for n in names {
+            p.remove(*n);
+        }
+    }
+    params
+}
+
+/// The status of a result: `statusCode`, or `error.statusCode`.
+pub fn status(result: &Value) -> u64 {
+    result["statusCode"]
+        .as_u64()
+        .or_else(|| result["error"]["statusCode"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The error message of an error result ("" for a success).
+pub fn message(result: &Value) -> String {
+    result["error"]["body"]["error"].as_str().unwrap_or("").to_string()
+}
+
+/// A unique temp path.
+pub fn temp_path(what: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "ims-action-test-{}-{}-{what}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// The `ims-action` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ims-action"))
+}
+
+/// Runs the binary with `args`, the given environment on top of a clean one (PATH kept), and
+/// `stdin` fed in. Returns the output.
+pub fn run_bin(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("ims-action starts");
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("ims-action ends")
+}
+
+/// The last line of stdout as JSON.
+pub fn last_line(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|_| json!({ "unparsable": line }))
+}
