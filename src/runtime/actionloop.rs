@@ -26,10 +26,10 @@ pub fn results_fd_open() -> bool {
     std::fs::metadata("/proc/self/fd/3").is_ok()
 }
 
-/// Serves activations until stdin ends, on the real stdin and fd 3.
-pub fn main() -> ExitCode {
-    // Reopening the pipe through /proc avoids `unsafe` (from_raw_fd) for the same descriptor.
-    let results = match File::options().write(true).open("/proc/self/fd/3") {
+/// Serves activations until stdin ends, on the real stdin and `results` (fd 3: a pipe under
+/// the Go proxy, a socket under Node's `child_process`).
+pub fn main(results: io::Result<File>) -> ExitCode {
+    let results = match results {
         Ok(f) => f,
         Err(e) => {
             eprintln!("ims-action: cannot open the result pipe (fd 3): {e}");

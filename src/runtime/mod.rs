@@ -15,11 +15,13 @@ pub mod oneshot;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-/// Picks the mode from the arguments and runs it.
-pub fn run(args: Vec<OsString>) -> ExitCode {
+/// Picks the mode from the arguments and runs it. `results_fd` hands over file descriptor 3 in
+/// actionloop mode (the binary adopts it: taking ownership of a raw descriptor is the one
+/// `unsafe` step, and the library forbids `unsafe`).
+pub fn run(args: Vec<OsString>, results_fd: impl FnOnce() -> std::io::Result<std::fs::File>) -> ExitCode {
     let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
     match first.as_deref() {
-        None if actionloop::results_fd_open() => actionloop::main(),
+        None if actionloop::results_fd_open() => actionloop::main(results_fd()),
         Some("invoke" | "token" | "help" | "--help" | "-h" | "--version" | "-V") => local::main(&args),
         _ => oneshot::main(&args),
     }
