@@ -79,6 +79,12 @@ impl Action {
         }
     }
 
+    /// The same action with another HTTP client (e.g. [`HttpClient::offline`] for fuzzing).
+    pub fn with_http(mut self, http: HttpClient) -> Action {
+        self.http = http;
+        self
+    }
+
     /// The allowlist from `IMS_ACTION_ALLOW_HOSTS`, tokens cached in memory.
     pub fn from_env() -> Action {
         Action::new(AllowList::from_env(), TokenCache::in_memory())
@@ -183,7 +189,10 @@ impl Action {
         key: &CacheKey,
         budget: &Budget,
     ) -> Result<AccessToken, Error> {
-        log::info!("getting a new access token ({})", creds.method());
+        match creds {
+            Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),
+            _ => log::info!("getting a new access token ({})", creds.method()),
+        }
         // Only a success is stored: a failed fetch leaves nothing cached.
         let token = token::fetch(creds, &self.http, budget)?;
         self.tokens.put(key, &token);

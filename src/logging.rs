@@ -81,6 +81,8 @@ pub fn apply_level(param: Option<&str>) {
         4 => LevelFilter::Debug,
         _ => LevelFilter::Trace,
     };
+    // An empty LOG_LEVEL is what `aio` makes of an unset variable: the default, silently.
+    let param = param.filter(|p| !p.trim().is_empty());
     let level = match param.map(|p| (p, parse_level(p))) {
         Some((_, Some(level))) => level,
         Some((p, None)) => {
