@@ -1,0 +1,341 @@
+// Tests of the Node launcher (actions/ims-action/index.js) with node's own test runner:
+//   node --test actions/ims-action/test/
+// They run against test/fixtures/standin (an ActionLoop stand-in steered by params) and, when
+// IMS_ACTION_BIN names a built binary (e.g. target/debug/ims-action), against the real binary too.
+// Each test copies index.js and the binary into a fresh folder laid out like the deployed action
+// (index.js + bin/exec), so the launcher finds bin/exec exactly as on Adobe I/O Runtime.
+'use strict'
+
+const { test, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const LAUNCHER = path.join(__dirname, '..', 'index.js')
+const FIXTURES = path.join(__dirname, 'fixtures')
+const STANDIN = path.join(FIXTURES, 'standin')
+const REAL = process.env.IMS_ACTION_BIN ? path.resolve(process.env.IMS_ACTION_BIN) : null
+const REAL_SKIP = !REAL
+  ? 'IMS_ACTION_BIN is not set: the real-binary tests are skipped (e.g. IMS_ACTION_BIN=target/debug/ims-action)'
+  : !fs.existsSync(REAL) ? `IMS_ACTION_BIN=${REAL} does not exist: build it first (cargo build)` : false
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-launcher-test-'))
+fs.chmodSync(scratch, 0o755) // the test that runs as 'nobody' reads from here
+after(() => fs.rmSync(scratch, { recursive: true, force: true }))
+
+let dirs = 0
+/** A deployed-action folder: index.js + bin/exec (a copy of `bin`, mode 0644 unless told). */
+function actionDir (bin, mode = 0o644) {
+  const dir = path.join(scratch, `action-${++dirs}`)
+  fs.mkdirSync(path.join(dir, 'bin'), { recursive: true, mode: 0o755 })
+  fs.copyFileSync(LAUNCHER, path.join(dir, 'index.js'))
+  if (bin) {
+    fs.copyFileSync(bin, path.join(dir, 'bin', 'exec'))
+    fs.chmodSync(path.join(dir, 'bin', 'exec'), mode)
+  }
+  return dir
+}
+
+/** A fresh launcher module (its own child) around `bin`. */
+function freshAction (bin = STANDIN) {
+  const dir = actionDir(bin)
+  return { dir, action: require(path.join(dir, 'index.js')) }
+}
+
+let activations = 0
+/** Call main() as the Node.js runtime does: __OW_* set for this activation, then main(params). */
+function invoke (action, params, env = {}) {
+  const id = `act-${++activations}`
+  Object.assign(process.env, {
+    __OW_ACTIVATION_ID: id,
+    __OW_NAMESPACE: 'test-ns',
+    __OW_ACTION_NAME: '/test-ns/ims-action/aem-quota',
+    __OW_TRANSACTION_ID: `tx-${id}`,
+    __OW_DEADLINE: String(Date.now() + 60000),
+    ...env
+  })
+  return { id, result: action.main(params) }
+}
+
+async function call (action, params, env) {
+  return invoke(action, params, env).result
+}
+
+function assertExitError (result, code, signal) {
+  assert.equal(result.error.statusCode, 502)
+  assert.equal(result.error.body.error,
+    `ims-action binary exited unexpectedly (code ${code}, signal ${signal}); it will be restarted`)
+}
+
+/** Run a node script in a subprocess; resolves with { status, stdout, stderr }. */
+function runNode (script, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', d => { stdout += d })
+    child.stderr.on('data', d => { stderr += d })
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`timed out; stderr: ${stderr}`)) }, 20000)
+    child.on('error', reject)
+    child.on('close', status => { clearTimeout(timer); resolve({ status, stdout, stderr }) })
+  })
+}
+
+// ---- with the stand-in ---------------------------------------------------------------------------
+
+test('sequential activations go to one child, which keeps its state', async () => {
+  const { action } = freshAction()
+  const pids = new Set()
+  for (let i = 1; i <= 6; i++) {
+    const { id, result } = invoke(action, { OPERATION: 'aem-get', echo: i, OAUTHS2S_CLIENT_SECRET: 's' })
+    const r = await result
+    assert.equal(r.statusCode, 200)
+    assert.deepEqual(r.headers, { 'content-type': 'application/json' })
+    assert.equal(r.body.count, i, 'the counter of one long-lived child')
+    assert.equal(r.body.echo, i)
+    assert.equal(r.body.operation, 'aem-get')
+    assert.deepEqual(r.body.keys, ['OAUTHS2S_CLIENT_SECRET', 'OPERATION', 'echo'])
+    assert.equal(r.body.context.activation_id, id)
+    assert.equal(r.body.context.transaction_id, `tx-${id}`)
+    assert.equal(r.body.context.namespace, 'test-ns')
+    assert.equal(r.body.context.action_name, '/test-ns/ims-action/aem-quota')
+    assert.match(r.body.context.deadline, /^\d+$/, 'deadline is passed on as the string of epoch ms')
+    pids.add(r.body.pid)
+  }
+  assert.equal(pids.size, 1)
+})
+
+test('the launcher chmods bin/exec to 0755 before starting it', async () => {
+  const { dir, action } = freshAction()
+  assert.equal(fs.statSync(path.join(dir, 'bin', 'exec')).mode & 0o777, 0o644)
+  assert.equal((await call(action, {})).statusCode, 200)
+  assert.equal(fs.statSync(path.join(dir, 'bin', 'exec')).mode & 0o777, 0o755)
+})
+
+test('concurrent activations are queued, one at a time, and each gets its own answer', async () => {
+  const { action } = freshAction()
+  // Later activations answer faster: without the queue they would overtake the earlier ones.
+  const calls = Array.from({ length: 12 }, (_, i) => invoke(action, { echo: i, sleep_ms: 60 - 5 * i }))
+  const results = await Promise.all(calls.map(c => c.result))
+  results.forEach((r, i) => {
+    assert.equal(r.statusCode, 200)
+    assert.equal(r.body.echo, i)
+    assert.equal(r.body.context.activation_id, calls[i].id, 'the context captured when main() was called')
+    assert.equal(r.body.overlap, false, 'the child never had two requests in flight')
+  })
+  assert.equal(new Set(results.map(r => r.body.pid)).size, 1)
+  assert.deepEqual(results.map(r => r.body.count), results.map((_, i) => i + 1))
+})
+
+test('a child that exits mid-activation answers a clear 502; the next activation gets a fresh child', async () => {
+  const { action } = freshAction()
+  const first = await call(action, { echo: 'a' })
+  const crashed = await call(action, { crash: 'exit' })
+  assertExitError(crashed, 3, null)
+  const next = await call(action, { echo: 'b' })
+  assert.equal(next.statusCode, 200)
+  assert.equal(next.body.count, 1)
+  assert.notEqual(next.body.pid, first.body.pid)
+})
+
+test('a child killed by a signal mid-activation answers a 502 naming the signal', async () => {
+  const { action } = freshAction()
+  assertExitError(await call(action, { crash: 'signal' }), null, 'SIGKILL')
+  assert.equal((await call(action, {})).statusCode, 200)
+})
+
+test('activations queued behind a crash still get answers', async () => {
+  const { action } = freshAction()
+  const [a, b, c] = await Promise.all([
+    call(action, { echo: 'a', sleep_ms: 30 }),
+    call(action, { crash: 'exit' }),
+    call(action, { echo: 'c' })
+  ])
+  assert.equal(a.body.echo, 'a')
+  assertExitError(b, 3, null)
+  assert.equal(c.body.echo, 'c')
+  assert.notEqual(c.body.pid, a.body.pid)
+})
+
+test('a reply written just before the child exits is delivered; the next activation restarts it', async () => {
+  const { action } = freshAction()
+  const r = await call(action, { crash: 'after-reply', echo: 1 })
+  assert.equal(r.statusCode, 200)
+  assert.equal(r.body.echo, 1)
+  await waitForExit(r.body.pid)
+  await new Promise(resolve => setTimeout(resolve, 50)) // let the launcher see the exit
+  const next = await call(action, { echo: 2 })
+  assert.equal(next.body.echo, 2)
+  assert.notEqual(next.body.pid, r.body.pid)
+})
+
+test('a child killed while idle is restarted by the next activation', async () => {
+  const { action } = freshAction()
+  const first = await call(action, {})
+  process.kill(first.body.pid, 'SIGKILL')
+  await waitForExit(first.body.pid)
+  await new Promise(resolve => setTimeout(resolve, 50)) // let the launcher see the close
+  const next = await call(action, {})
+  assert.equal(next.statusCode, 200, JSON.stringify(next))
+  assert.notEqual(next.body.pid, first.body.pid)
+})
+
+test('a reply that is not JSON is an error result, and the child is kept', async () => {
+  const { action } = freshAction()
+  const first = await call(action, {})
+  const bad = await call(action, { reply: 'garbage' })
+  assert.deepEqual(bad, { error: { statusCode: 502, body: { error: 'the ims-action binary returned a reply that is not JSON' } } })
+  const scalar = await call(action, { reply: 'scalar' })
+  assert.equal(scalar.error.statusCode, 502)
+  assert.match(scalar.error.body.error, /did not return a dictionary or array/)
+  const next = await call(action, {})
+  assert.equal(next.body.pid, first.body.pid)
+  assert.equal(next.body.count, 4)
+})
+
+test('a second reply line for one activation stops that child: answers are never misattributed', async () => {
+  const { action } = freshAction()
+  const first = await call(action, { reply: 'two-lines', echo: 1 })
+  assert.equal(first.body.echo, 1)
+  await waitForExit(first.body.pid)
+  const next = await call(action, { echo: 2 })
+  assert.equal(next.body.echo, 2)
+  assert.equal(next.body.count, 1)
+  assert.notEqual(next.body.pid, first.body.pid)
+})
+
+test('a binary that dies at start answers 502 every time, and is retried', async () => {
+  const { action } = freshAction(path.join(FIXTURES, 'exit-at-once.sh'))
+  assertExitError(await call(action, {}), 7, null)
+  assertExitError(await call(action, {}), 7, null)
+})
+
+test('a missing bin/exec answers 502', async () => {
+  const dir = actionDir(null)
+  const action = require(path.join(dir, 'index.js'))
+  assert.deepEqual(await call(action, {}),
+    { error: { statusCode: 502, body: { error: 'cannot start the ims-action binary (ENOENT)' } } })
+})
+
+test('__OW_WAIT_FOR_ACK is not passed on: no ack line can shift the answers', async () => {
+  const { action } = freshAction()
+  process.env.__OW_WAIT_FOR_ACK = '1'
+  try {
+    const r = await call(action, { echo: 'x' })
+    assert.equal(r.body.echo, 'x')
+    assert.equal(r.body.count, 1)
+  } finally {
+    delete process.env.__OW_WAIT_FOR_ACK
+  }
+})
+
+test('an activation whose deadline passed while it was queued is not sent to the child', async () => {
+  const { action } = freshAction()
+  const r = await call(action, {}, { __OW_DEADLINE: String(Date.now() - 1000) })
+  assert.equal(r.error.statusCode, 504)
+  const next = await call(action, {})
+  assert.equal(next.body.count, 1, 'the child never saw the expired activation')
+})
+
+test('secrets in params never reach the log; an idle child does not keep the process alive', async () => {
+  const dir = actionDir(STANDIN)
+  const secret = 'p8e-SECRET-VALUE-0123456789'
+  const script = `
+    const { main } = require(${JSON.stringify(path.join(dir, 'index.js'))})
+    const params = { OAUTHS2S_CLIENT_SECRET: ${JSON.stringify(secret)}, JWT_PRIVATE_KEY: ${JSON.stringify(secret)} }
+    ;(async () => {
+      const out = []
+      out.push(await main({ ...params, log: 'hello' }))
+      out.push(await main({ ...params, reply: 'garbage' }))
+      out.push(await main({ ...params, crash: 'exit' }))
+      out.push(await main({ ...params, reply: 'two-lines' }))
+      await new Promise(resolve => setTimeout(resolve, 100)) // the second line stops that child
+      out.push(await main(params))
+      process.stdout.write('RESULTS ' + JSON.stringify(out.map(r => r.statusCode || r.error.statusCode)) + '\\n')
+    })()`
+  const { status, stdout, stderr } = await runNode(script)
+  assert.equal(status, 0, stderr)
+  assert.match(stdout, /RESULTS \[200,502,502,200,200\]/)
+  assert.match(stdout, /standin log: hello/, 'the child\'s stdout is the activation log')
+  assert.match(stderr, /standin err: hello/, 'the child\'s stderr is the activation log')
+  assert.match(stderr, /reply is not JSON/)
+  assert.match(stderr, /exited unexpectedly \(code 3, signal null\)/)
+  assert.ok(!stdout.includes(secret) && !stderr.includes(secret), 'a secret reached the log')
+})
+
+test('bin/exec that cannot be chmod-ed or executed is run from a copy in the temp dir', async (t) => {
+  if (process.getuid() !== 0) return t.skip('needs root, to run the launcher as the user nobody')
+  // Owned by root, mode 0644: the user nobody can neither chmod nor execute it, but can read it.
+  const dir = actionDir(STANDIN, 0o644)
+  const tmp = fs.mkdtempSync(path.join(scratch, 'tmp-'))
+  fs.chmodSync(tmp, 0o777)
+  const probe = spawnSync(process.execPath, ['-e', '0'], { uid: 65534, gid: 65534 })
+  if (probe.error) return t.skip(`cannot run as nobody here: ${probe.error.code}`)
+  const script = `require(${JSON.stringify(path.join(dir, 'index.js'))}).main({})
+    .then(r => process.stdout.write(JSON.stringify(r) + '\\n'))`
+  const { status, stdout, stderr } = await runNode(script, { uid: 65534, gid: 65534, env: { ...process.env, TMPDIR: tmp, HOME: tmp } })
+  assert.equal(status, 0, stderr)
+  const r = JSON.parse(stdout.trim().split('\n').pop())
+  assert.equal(r.statusCode, 200, stdout + stderr)
+  assert.ok(r.body.self.startsWith(tmp + path.sep), `ran ${r.body.self}, not a copy in ${tmp}`)
+  assert.match(stderr, /chmod .* failed \(EPERM\); running a copy from/)
+})
+
+// ---- with the real binary (IMS_ACTION_BIN) -------------------------------------------------------
+
+// No credentials are given, so the binary answers from its parameter checks and sends nothing.
+const NO_NETWORK = { OPERATION: 'aem-quota', HTTP_TIMEOUT_MS: 2000 }
+
+function assertResult (r) {
+  assert.equal(typeof r, 'object')
+  assert.ok(r !== null)
+  if (r.error) {
+    assert.equal(typeof r.error.statusCode, 'number', JSON.stringify(r))
+    assert.notEqual(r.error.statusCode, 502, `the launcher reported a broken binary: ${JSON.stringify(r)}`)
+    assert.equal(typeof r.error.body.error, 'string')
+  } else {
+    assert.equal(typeof r.statusCode, 'number', JSON.stringify(r))
+  }
+}
+
+test('real binary: sequential and concurrent activations share one child', { skip: REAL_SKIP }, async () => {
+  const dir = actionDir(REAL)
+  const { Launcher } = require(path.join(dir, 'index.js'))
+  const launcher = new Launcher(path.join(dir, 'bin', 'exec'))
+  const context = { activation_id: 'a1', deadline: String(Date.now() + 60000) }
+  const first = await launcher.run(NO_NETWORK, context)
+  assertResult(first)
+  const pid = launcher.pid
+  assert.ok(pid)
+  for (let i = 0; i < 3; i++) assertResult(await launcher.run(NO_NETWORK, context))
+  const together = await Promise.all(Array.from({ length: 8 }, () => launcher.run(NO_NETWORK, context)))
+  together.forEach(assertResult)
+  assert.deepEqual(together, Array(8).fill(first), 'the same request gets the same answer')
+  assert.equal(launcher.pid, pid, 'still the first child')
+})
+
+test('real binary: main() through bin/exec, and a restart after the child is killed', { skip: REAL_SKIP }, async () => {
+  const dir = actionDir(REAL)
+  const action = require(path.join(dir, 'index.js'))
+  assertResult(await call(action, NO_NETWORK))
+  // The child: the process whose command line runs this folder's bin/exec.
+  const exec = path.join(dir, 'bin', 'exec')
+  const pids = fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(exec) } catch { return false }
+  })
+  assert.equal(pids.length, 1, 'one child runs bin/exec')
+  process.kill(Number(pids[0]), 'SIGKILL')
+  await waitForExit(Number(pids[0]))
+  await new Promise(resolve => setTimeout(resolve, 50))
+  assertResult(await call(action, NO_NETWORK))
+})
+
+async function waitForExit (pid) {
+  for (let i = 0; i < 200; i++) {
+    try { process.kill(pid, 0) } catch { return }
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  throw new Error(`pid ${pid} did not exit`)
+}

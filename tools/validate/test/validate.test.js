@@ -1,0 +1,105 @@
+// The validator must pass this repository's descriptors and reject broken ones, with Adobe's
+// schema errors for what the schema covers and its own errors for the rest.
+//   node --test tools/validate/test/      (after npm ci in tools/validate; scripts/validate.sh does both)
+'use strict'
+
+const { test, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const ROOT = path.join(__dirname, '..', '..', '..')
+const VALIDATE = path.join(__dirname, '..', 'validate.js')
+const FILES = ['app.config.yaml', 'ext.config.yaml', 'manifest.yaml', '.env.example',
+  'actions/ims-action/index.js', 'scripts/build-launcher.sh']
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-validate-test-'))
+after(() => fs.rmSync(scratch, { recursive: true, force: true }))
+
+let copies = 0
+/** A copy of the descriptors, with `edits` ({file: text => text}) applied. */
+function copyRoot (edits = {}) {
+  const dir = path.join(scratch, `root-${++copies}`)
+  for (const file of FILES) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true })
+    let text = fs.readFileSync(path.join(ROOT, file), 'utf8')
+    if (edits[file]) {
+      const edited = edits[file](text)
+      assert.notEqual(edited, text, `the edit of ${file} changed nothing`)
+      text = edited
+    }
+    fs.writeFileSync(path.join(dir, file), text)
+  }
+  return dir
+}
+
+function validate (root) {
+  const r = spawnSync(process.execPath, [VALIDATE, '--root', root], { encoding: 'utf8' })
+  return { status: r.status, output: r.stdout + r.stderr }
+}
+
+test('this repository\'s descriptors pass', () => {
+  const { status, output } = validate(ROOT)
+  assert.equal(status, 0, output)
+  assert.match(output, /ok: app.config.yaml \+ ext.config.yaml load with @adobe\/aio-cli-lib-app-config 4\.2\.0/)
+  assert.match(output, /ims-action\/aem-quota, ims-action\/analytics-report, ims-action\/aem-get/)
+})
+
+test('Adobe\'s schema: a top-level web-export on an action is rejected', () => {
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace("          web: 'yes' #", "          web-export: true\n          web: 'yes' #") })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /\(Adobe's loader\): Missing or invalid keys in app.config.yaml/)
+  assert.match(output, /web-export/)
+})
+
+test('Adobe\'s schema: a number as an annotation value is rejected', () => {
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace('            final: true\n', '            final: true\n            require-whisk-auth: 1234\n') })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /Missing or invalid keys/)
+})
+
+test('Adobe\'s schema: an extension without operations is rejected', () => {
+  const root = copyRoot({ 'app.config.yaml': t => t.replace('application:\n  $include: ext.config.yaml', 'extensions:\n  dx/excshell/1:\n    $include: ext.config.yaml') })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /"missingProperty": "operations"/)
+})
+
+test('web: \'true\' (a string) is caught: aio would not make a web action', () => {
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace("web: 'yes' # only", "web: 'true' # only") })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /aem-quota: web is "true"/)
+})
+
+test('a missing final, concurrency or include is caught', () => {
+  const root = copyRoot({
+    'ext.config.yaml': t => t
+      .replace('            final: true\n', '') // the first: aem-quota's
+      .replace('            concurrency: 10\n', '')
+      .replace('            - ["actions/ims-action/bin/exec", "bin/"] # lands', '            - ["actions/ims-action/exec", "bin/"] # lands')
+  })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /aem-quota: annotations.final must be true/)
+  assert.match(output, /aem-quota: limits.concurrency must be set/)
+  assert.match(output, /aem-quota: include must hold/)
+})
+
+test('an input variable that .env.example does not document is caught', () => {
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace('        LOG_LEVEL: $LOG_LEVEL\n', '        LOG_LEVEL: $LOG_LEVEL\n        NEW_SETTING: ${NEW_SETTING}\n') })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /\.env\.example does not document \$NEW_SETTING/)
+})
+
+test('manifest.yaml: an action with neither docker nor native is caught', () => {
+  const root = copyRoot({ 'manifest.yaml': t => t.replace('        native: true\n        web: true\n        inputs:\n          OPERATION: aem-get', '        web: true\n        inputs:\n          OPERATION: aem-get') })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /ims-action\/aem-get-native: needs docker/)
+})
