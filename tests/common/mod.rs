@@ -29,7 +29,12 @@ pub const JWT: [&str; 6] = [
     "JWT_METASCOPES",
     "JWT_PRIVATE_KEY",
 ];
-pub const ENDPOINTS: [&str; 4] = ["IMS_BASE_URL", "AEM_DATA_SERVICE_BASE_URL", "ANALYTICS_BASE_URL", "AEM_AUTHOR_URL"];
+pub const ENDPOINTS: [&str; 4] = [
+    "IMS_BASE_URL",
+    "AEM_DATA_SERVICE_BASE_URL",
+    "ANALYTICS_BASE_URL",
+    "AEM_AUTHOR_URL",
+];
 
 /// An emulator with a registered demo credential set.
 pub struct World {
@@ -127,7 +132,10 @@ pub fn status(result: &Value) -> u64 {
 
 /// The error message of an error result ("" for a success).
 pub fn message(result: &Value) -> String {
-    result["error"]["body"]["error"].as_str().unwrap_or("").to_string()
+    result["error"]["body"]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// A unique temp path.
@@ -147,14 +155,22 @@ pub fn bin() -> PathBuf {
 }
 
 /// Runs the binary with `args`, the given environment on top of a clean one (PATH kept), and
-/// `stdin` fed in. Returns the output.
+/// `stdin` fed in. Returns the output. File descriptor 3 is closed, so that a descriptor this
+/// test process inherited can never switch the binary into actionloop mode.
 pub fn run_bin(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" \"$@\" 3>&-")
+        .arg(bin())
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().copied())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("ims-action starts");

@@ -1,0 +1,422 @@
+//! Web actions, end to end: the params OpenWhisk adds for an HTTP caller (`__ow_method`,
+//! `__ow_headers`, `__ow_path`, `__ow_query`, `__ow_body`), the caller's org check, what a raw
+//! body may and may not set, and what never reaches the logs.
+#![cfg(feature = "emulator")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use common::*;
+use ims_action::endpoint::AllowList;
+use ims_action::token::TokenCache;
+use ims_action::{Action, Activation};
+use serde_json::{Value, json};
+
+const CALLER_TOKEN: &str = "caller-bearer-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LWNhbGxlci10b2tlbg.sig";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// The bound params plus what OpenWhisk adds for a raw-http web request from `org`.
+fn web(bound: Value, method: &str, org: Option<&str>, extra: Value) -> Value {
+    let mut headers = json!({
+        "authorization": format!("Bearer {CALLER_TOKEN}"),
+        "accept": "application/json",
+        "user-agent": "curl/8.5.0",
+        "x-forwarded-for": "203.0.113.7",
+    });
+    if let Some(org) = org {
+        headers["x-gw-ims-org-id"] = json!(org);
+    }
+    with(
+        with(
+            bound,
+            json!({
+                "__ow_method": method,
+                "__ow_headers": headers,
+                "__ow_path": "",
+                "__ow_query": "",
+                "__ow_body": "",
+            }),
+        ),
+        extra,
+    )
+}
+
+/// Accepts connections on an allow-listed port and counts them: where a secret must never go.
+struct Trap {
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Trap {
+    fn start() -> Trap {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                // The request head may come in pieces: read up to its blank line.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let first = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("<nothing>")
+                    .to_string();
+                seen.lock().unwrap().push(first);
+                let _ = stream
+                    .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Trap { port, lines }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn a_web_request_gets_status_headers_and_a_json_object_body() {
+    let w = World::new();
+    let a = w.action();
+    let r = w.call(
+        &a,
+        web(
+            w.oauth(),
+            "get",
+            Some(w.env["IMS_ORG_ID"].as_str()),
+            json!({"__ow_path": "/quota", "__ow_query": "current=true"}),
+        ),
+    );
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["headers"]["content-type"], "application/json");
+    assert!(r["body"].is_object(), "{r}");
+    assert_eq!(r["body"]["filters"]["imsOrgId"], w.env["IMS_ORG_ID"].as_str());
+    // The caller's own bearer token is not what the action sends upstream.
+    for req in w.emu.requests("/") {
+        if let Some(auth) = req.header("authorization") {
+            assert!(!auth.contains(CALLER_TOKEN), "{} {}", req.method, req.path);
+        }
+    }
+    // Nor does it come back.
+    assert!(!r.to_string().contains(CALLER_TOKEN));
+}
+
+#[test]
+fn a_raw_json_body_base64_encoded_chooses_the_operation() {
+    let w = World::new();
+    let a = w.action();
+    let body = b64(r#"{"OPERATION":"aem-get","AEM_PATH":"/content/dam/demo.json"}"#);
+    let mut p = web(w.oauth(), "post", None, json!({"__ow_body": body}));
+    p["__ow_headers"]["content-type"] = json!("application/json");
+    let r = w.call(&a, p);
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["body"]["jcr:title"], "Demo", "{r}");
+    assert_eq!(w.emu.request_count("/content/dam/demo.json"), 1);
+}
+
+#[test]
+fn a_form_body_and_a_query_string_choose_the_operation() {
+    let w = World::new();
+    let a = w.action();
+    let mut p = web(
+        w.oauth(),
+        "post",
+        None,
+        json!({"__ow_body": "OPERATION=aem-get&AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json"}),
+    );
+    p["__ow_headers"]["content-type"] = json!("application/x-www-form-urlencoded");
+    let r = w.call(&a, p);
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["body"]["jcr:title"], "Demo", "{r}");
+
+    let p = web(
+        w.oauth(),
+        "get",
+        None,
+        json!({"__ow_query": "OPERATION=aem-get&AEM_PATH=/content/dam/projects.json"}),
+    );
+    let r = w.call(&a, p);
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["body"]["jcr:primaryType"], "sling:Folder", "{r}");
+    assert_eq!(w.emu.request_count("/content/dam/projects.json"), 1);
+}
+
+#[test]
+fn allowed_orgs_keep_other_callers_out_before_any_request() {
+    let w = World::new();
+    let a = w.action();
+    let org = w.env["IMS_ORG_ID"].clone();
+    let bound = with(
+        w.oauth(),
+        json!({"ALLOWED_IMS_ORGS": format!("OTHER0000000000000000@AdobeOrg, {org}")}),
+    );
+    for (caller, why) in [
+        (None, "no x-gw-ims-org-id header"),
+        (Some("STRANGER000000000000@AdobeOrg"), "an unlisted org"),
+        (Some(""), "an empty org"),
+    ] {
+        let r = w.call(&a, web(bound.clone(), "get", caller, json!({})));
+        assert_eq!(status(&r), 403, "{why}: {r}");
+        assert_eq!(r["error"]["statusCode"], 403, "{why}: {r}");
+        assert!(message(&r).contains("x-gw-ims-org-id"), "{why}: {r}");
+        assert_eq!(w.emu.request_count("/ims"), 0, "{why}");
+        assert_eq!(w.emu.request_count("/"), 0, "{why}");
+    }
+    let r = w.call(&a, web(bound.clone(), "get", Some(&org), json!({})));
+    assert_eq!(status(&r), 200, "{r}");
+    assert_eq!(w.emu.request_count("/ims"), 1);
+
+    // Header names arrive lower-cased from OpenWhisk, but a mixed-case one is matched too.
+    let mut p = web(bound, "get", None, json!({}));
+    p["__ow_headers"]["X-GW-IMS-ORG-ID"] = json!(org);
+    assert_eq!(status(&w.call(&a, p)), 200);
+}
+
+#[test]
+fn a_raw_body_cannot_override_bound_params() {
+    let w = World::new();
+    let trap = Trap::start();
+    let a = Action::new(
+        AllowList::parse(&format!("{},127.0.0.1:{}", w.emu.host_port(), trap.port)),
+        TokenCache::in_memory(),
+    );
+    let body = json!({
+        "OPERATION": "aem-get",
+        "AEM_PATH": "/content/dam/demo.json",
+        "IMS_BASE_URL": trap.url(),
+        "AEM_DATA_SERVICE_BASE_URL": trap.url(),
+        "OAUTHS2S_CLIENT_ID": "attacker-client",
+        "ALLOWED_IMS_ORGS": "ATTACKER@AdobeOrg",
+    });
+    let bound = with(w.oauth(), json!({"OPERATION": "aem-quota"}));
+    for (where_, extra) in [
+        ("json body", json!({"__ow_body": b64(&body.to_string())})),
+        (
+            "form body",
+            json!({"__ow_body": format!("OPERATION=aem-get&IMS_BASE_URL={}", trap.url())}),
+        ),
+        (
+            "query",
+            json!({"__ow_query": format!("OPERATION=aem-get&AEM_DATA_SERVICE_BASE_URL={}", trap.url())}),
+        ),
+    ] {
+        let r = w.call(&a, web(bound.clone(), "post", None, extra));
+        assert_eq!(status(&r), 200, "{where_}: {r}");
+        // The bound operation ran (the quota), with the bound endpoints.
+        assert_eq!(
+            r["body"]["filters"]["imsOrgId"],
+            w.env["IMS_ORG_ID"].as_str(),
+            "{where_}: {r}"
+        );
+    }
+    assert_eq!(w.emu.request_count("/content"), 0);
+    assert!(trap.seen().is_empty(), "{:?}", trap.seen());
+}
+
+#[test]
+fn a_raw_body_cannot_supply_credentials() {
+    let w = World::new();
+    let a = w.action();
+    let secret = w.env["OAUTHS2S_CLIENT_SECRET"].clone();
+    let body = b64(&json!({"OAUTHS2S_CLIENT_SECRET": secret}).to_string());
+    let r = w.call(
+        &a,
+        web(
+            without(w.oauth(), &["OAUTHS2S_CLIENT_SECRET"]),
+            "post",
+            None,
+            json!({"__ow_body": body}),
+        ),
+    );
+    assert_eq!(status(&r), 400, "{r}");
+    assert!(message(&r).contains("OAUTHS2S_CLIENT_SECRET"), "{r}");
+    assert_eq!(w.emu.request_count("/"), 0);
+}
+
+/// `IMS_BASE_URL` left unbound (so the default, Adobe's IMS, applies) and set by a raw body:
+/// the body's value must be ignored. Run as the binary with an HTTPS proxy that catches the
+/// request, so that nothing leaves the machine.
+#[test]
+fn a_raw_body_cannot_set_an_unbound_ims_base_url() {
+    let w = World::new();
+    let proxy = Trap::start();
+    let tmp = temp_path("tmpdir");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let body = b64(&json!({"IMS_BASE_URL": w.emu.base_url(), "OPERATION": "aem-quota"}).to_string());
+    let params = web(
+        without(w.oauth(), &["IMS_BASE_URL"]),
+        "post",
+        None,
+        json!({"__ow_body": body}),
+    );
+    let out = run_oneshot(
+        &params,
+        &[
+            ("HTTPS_PROXY", proxy.url()),
+            ("TMPDIR", tmp.to_string_lossy().into_owned()),
+            ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
+            ("__OW_DEADLINE", (now_ms() + 20_000).to_string()),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+    let r = last_line(&out);
+    assert_eq!(status(&r), 502, "{r}");
+    assert!(message(&r).contains("IMS"), "{r}");
+    assert_eq!(w.emu.request_count("/ims"), 0, "the body's IMS_BASE_URL was used");
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "the default IMS was not even tried");
+    assert!(
+        seen.iter().all(|l| l.contains("ims-na1.adobelogin.com")),
+        "{seen:?}"
+    );
+}
+
+fn run_oneshot(params: &Value, env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(r#"exec "$0" "$@" 3>&-"#)
+        .arg(bin())
+        .arg(params.to_string())
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.output().expect("ims-action runs")
+}
+
+#[test]
+fn the_authorization_header_never_reaches_the_logs_even_at_trace() {
+    let w = World::new();
+    let tmp = temp_path("tmpdir");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let body = b64(r#"{"OPERATION":"aem-get","AEM_PATH":"/content/dam/demo.json"}"#);
+    let mut params = web(
+        with(w.oauth(), json!({"LOG_LEVEL": "trace"})),
+        "post",
+        Some(w.env["IMS_ORG_ID"].as_str()),
+        json!({"__ow_body": body}),
+    );
+    params["__ow_headers"]["cookie"] = json!("session=cookie-secret-0123456789");
+    let env = [
+        ("TMPDIR", tmp.to_string_lossy().into_owned()),
+        ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
+        ("__OW_DEADLINE", (now_ms() + 60_000).to_string()),
+        ("__OW_ACTIVATION_ID", "web-trace".into()),
+    ];
+    let first = run_oneshot(&params, &env);
+    // A second process uses the cached token (another code path that could log it).
+    let second = run_oneshot(&params, &env);
+    let _ = std::fs::remove_dir_all(&tmp);
+    for out in [&first, &second] {
+        let r = last_line(out);
+        assert_eq!(status(&r), 200, "{r}");
+        assert_eq!(r["body"]["jcr:title"], "Demo");
+    }
+    let logs = format!(
+        "{}{}{}{}",
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr),
+        String::from_utf8_lossy(&second.stdout),
+        String::from_utf8_lossy(&second.stderr),
+    );
+    // Trace logging was on: the (redacted) params and the web request were logged.
+    assert!(logs.contains("web request: post"), "{logs}");
+    assert!(logs.contains("params:"), "{logs}");
+    assert!(logs.contains("x-gw-ims-org-id"), "{logs}");
+    // ...but no secret: the caller's token, its cookie, our client secret, the IMS token.
+    assert!(!logs.contains(CALLER_TOKEN), "{logs}");
+    assert!(!logs.contains("cookie-secret-0123456789"), "{logs}");
+    assert!(!logs.contains(w.env["OAUTHS2S_CLIENT_SECRET"].as_str()), "{logs}");
+    let issued: Vec<String> = w
+        .emu
+        .requests("/content")
+        .iter()
+        .filter_map(|r| {
+            r.header("authorization")
+                .map(|a| a.trim_start_matches("Bearer ").to_string())
+        })
+        .collect();
+    assert_eq!(issued.len(), 2);
+    for token in &issued {
+        assert!(!logs.contains(token.as_str()), "the IMS token was logged");
+    }
+    assert_eq!(w.emu.tokens_issued(&w.env["OAUTHS2S_CLIENT_ID"]), 1);
+}
+
+#[test]
+fn deadlines_apply_to_web_activations_too() {
+    let w = World::new();
+    let a = w.action();
+    let activation = Activation {
+        deadline_ms: Some(now_ms() - 1),
+        ..Default::default()
+    };
+    let r = a.handle(
+        web(w.oauth(), "get", Some(w.env["IMS_ORG_ID"].as_str()), json!({})),
+        &activation,
+    );
+    assert_eq!(status(&r), 504, "{r}");
+    assert_eq!(w.emu.request_count("/"), 0);
+}
+
+/// `ALLOWED_IMS_ORGS` in the process environment (an init param under actionloop) wins over
+/// the param, which a caller of a web action without `final` could otherwise widen.
+#[test]
+fn allowed_orgs_from_the_environment_cannot_be_widened_by_params() {
+    let w = World::new();
+    let tmp = temp_path("tmpdir");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let org = w.env["IMS_ORG_ID"].clone();
+    let stranger = "STRANGER000000000000@AdobeOrg";
+    let env = [
+        ("TMPDIR", tmp.to_string_lossy().into_owned()),
+        ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
+        ("ALLOWED_IMS_ORGS", org.clone()),
+        ("__OW_DEADLINE", (now_ms() + 60_000).to_string()),
+    ];
+    for param in [
+        json!(null),
+        json!(""),
+        json!(stranger),
+        json!(format!("{stranger},{org}")),
+    ] {
+        let bound = with(w.oauth(), json!({"ALLOWED_IMS_ORGS": param}));
+        let r = last_line(&run_oneshot(&web(bound, "get", Some(stranger), json!({})), &env));
+        assert_eq!(status(&r), 403, "param {param}: {r}");
+    }
+    assert_eq!(w.emu.request_count("/"), 0);
+    let r = last_line(&run_oneshot(&web(w.oauth(), "get", Some(&org), json!({})), &env));
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert_eq!(status(&r), 200, "{r}");
+}
