@@ -1,0 +1,58 @@
+# ims-action: see README.md. `make demo` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+NODE_BIN := target/debug/ims-action
+
+.PHONY: help build package launcher demo test lint unit node-test bench validate deploy-wsk deploy-aio fuzz clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+build: ## Static release binary (musl; glibc +crt-static fallback) at dist/ims-action
+	@scripts/build-static.sh
+
+package: build ## dist/ims-action.zip (exec at top level) and the App Builder launcher folder
+	@scripts/package.sh dist/ims-action
+
+launcher: build ## actions/ims-action/bin/exec, for aio app deploy / aio app dev
+	@scripts/build-launcher.sh dist/ims-action
+
+demo: ## Run the action against the bundled Adobe emulator, once per credential kind
+	@scripts/demo.sh
+
+test: lint unit node-test ## Format, lint, unit + end-to-end tests, Node launcher tests
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-features --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --all-features
+
+node-test:
+	@if command -v node >/dev/null 2>&1; then \
+		$(CARGO) build --quiet --bin ims-action && \
+		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/; \
+	else \
+		echo "node-test: node is not installed; skipping the Node launcher tests"; \
+	fi
+
+bench: ## Benchmarks side by side with Adobe's Node samples; writes BENCHMARKS.md
+	python3 bench/run.py
+
+validate: ## Check ext.config.yaml against Adobe's own schema (@adobe/aio-cli-lib-app-config)
+	@scripts/validate.sh
+
+deploy-wsk: package ## Deploy with wsk; VARIANTS="actionloop native launcher" (default: actionloop native)
+	@scripts/deploy-wsk.sh $(VARIANTS)
+
+deploy-aio: ## Deploy with aio app deploy (Node launcher + static binary)
+	@scripts/deploy-aio.sh
+
+fuzz: ## Run the fuzz targets (see README, Fuzzing)
+	@fuzz/run.sh
+
+clean: ## Remove build output
+	$(CARGO) clean
+	rm -rf dist actions/ims-action/bin
