@@ -96,15 +96,9 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+/// Days since 1970-01-01 of a date whose month and day were checked by the caller.
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    // Count years from March so that the leap day is the last day of the year.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    crate::time::days_from_civil(year, month as u32, day as u32)
 }
 
 /// A minimal DER reader: single-byte tags, definite lengths up to 4 length bytes. Enough for
