@@ -157,7 +157,7 @@ impl<'a> InputCheck<'a> {
         match self.params.string(name, kind) {
             Ok(v) => v,
             Err(e) => {
-                self.invalid.push(e);
+                self.invalid(e);
                 None
             }
         }
@@ -170,7 +170,10 @@ impl<'a> InputCheck<'a> {
 
     /// Records an invalid input found by other means.
     pub fn invalid(&mut self, error: Error) {
-        self.invalid.push(error);
+        // Inputs read by two parts (IMS_ORG_ID: the credential and the operation) are named once.
+        if !self.invalid.contains(&error) {
+            self.invalid.push(error);
+        }
     }
 
     /// Guidance shown after the missing names (what each method or operation needs).
@@ -181,6 +184,11 @@ impl<'a> InputCheck<'a> {
     /// The params being checked.
     pub fn params(&self) -> Params<'a> {
         self.params
+    }
+
+    /// How many inputs are missing or invalid so far.
+    pub fn problems(&self) -> usize {
+        self.missing.len() + self.invalid.len()
     }
 
     /// True when nothing is missing or invalid so far.

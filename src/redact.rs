@@ -59,20 +59,22 @@ pub fn string_parameters(params: &Map<String, Value>) -> String {
     Value::Object(redacted_map(params)).to_string()
 }
 
-/// Every secret value found in `params` (strings under secret-named keys, at any depth), for the
-/// last-line-of-defence check on results.
+/// Every secret value found in `params`, for the last-line-of-defence check on results: strings
+/// under secret-named keys at any depth. A secret-named key holding a whole JSON document (the AEM
+/// service credentials, as an object, a JSON string or base64 of it) is searched by its own key
+/// names instead, so that its org or host, which results may rightly contain, stay visible.
 pub fn secret_values(params: &Map<String, Value>) -> Vec<String> {
     fn walk(v: &Value, secret: bool, out: &mut Vec<String>) {
         match v {
-            Value::String(s) if secret && s.len() >= 8 => out.push(s.clone()),
-            Value::String(s) if s.trim_start().starts_with('{') => {
-                if let Ok(inner) = serde_json::from_str::<Value>(s) {
-                    walk(&inner, secret, out);
+            Value::String(s) => {
+                if let Some(inner) = embedded_json(s) {
+                    walk(&inner, false, out);
+                }
+                if secret && s.len() >= 8 && !s.trim_start().starts_with('{') {
+                    out.push(s.clone());
                 }
             }
-            Value::Object(m) => m
-                .iter()
-                .for_each(|(k, v)| walk(v, secret || is_secret_key(k), out)),
+            Value::Object(m) => m.iter().for_each(|(k, v)| walk(v, is_secret_key(k), out)),
             Value::Array(items) => items.iter().for_each(|v| walk(v, secret, out)),
             _ => {}
         }
@@ -82,6 +84,24 @@ pub fn secret_values(params: &Map<String, Value>) -> Vec<String> {
         .iter()
         .for_each(|(k, v)| walk(v, is_secret_key(k), &mut out));
     out
+}
+
+/// A JSON object inside a string, given as JSON or as base64 of JSON (`ey…`).
+fn embedded_json(s: &str) -> Option<Value> {
+    use base64::Engine;
+    let t = s.trim();
+    let text = if t.starts_with('{') {
+        t.to_string()
+    } else if t.len() > 16 && t.starts_with("ey") {
+        let compact: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(compact.trim_end_matches('='))
+            .ok()?;
+        String::from_utf8(bytes).ok()?
+    } else {
+        return None;
+    };
+    serde_json::from_str::<Value>(&text).ok().filter(Value::is_object)
 }
 
 #[cfg(test)]
@@ -119,5 +139,31 @@ mod tests {
         let Value::Object(m) = m else { unreachable!() };
         assert!(!string_parameters(&m).contains("very-secret-1"));
         assert_eq!(secret_values(&m), vec!["very-secret-1".to_string()]);
+    }
+
+    #[test]
+    fn credential_documents_give_up_their_secrets_but_not_their_org() {
+        use base64::Engine;
+        let doc = json!({"integration": {"org": "ORG12345@AdobeOrg", "imsEndpoint": "ims-na1.adobelogin.com",
+            "technicalAccount": {"clientId": "client-1234", "clientSecret": "p8e-secret-1"},
+            "privateKey": "-----BEGIN RSA PRIVATE KEY-----x"}});
+        let b64 = base64::engine::general_purpose::STANDARD.encode(doc.to_string());
+        for v in [doc.clone(), Value::String(doc.to_string()), Value::String(b64)] {
+            let Value::Object(m) = json!({ "AEM_SERVICE_CREDENTIALS": v }) else {
+                unreachable!()
+            };
+            let secrets = secret_values(&m);
+            assert!(secrets.contains(&"p8e-secret-1".to_string()), "{secrets:?}");
+            assert!(
+                secrets.contains(&"-----BEGIN RSA PRIVATE KEY-----x".to_string()),
+                "{secrets:?}"
+            );
+            assert!(
+                !secrets
+                    .iter()
+                    .any(|s| s == "ORG12345@AdobeOrg" || s == "client-1234"),
+                "{secrets:?}"
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ pub struct QuotaCall {
 
 /// Reads `AEM_DATA_SERVICE_BASE_URL` and the org (`IMS_ORG_ID`, else the credential's own).
 pub fn from_params(
-    _params: &Params,
+    params: &Params,
     check: &mut InputCheck,
     allow: &AllowList,
     creds: Option<&Credentials>,
@@ -38,8 +38,9 @@ pub fn from_params(
         None => match creds.and_then(Credentials::org_id) {
             Some(org) => org.to_string(),
             None => {
-                // When the credential did not parse at all, its own errors say enough.
-                if creds.is_some() {
+                // When the credential did not parse at all, its own errors say enough; an
+                // IMS_ORG_ID of the wrong type is already reported as invalid, not missing.
+                if creds.is_some() && !params.has("IMS_ORG_ID") {
                     check.missing("IMS_ORG_ID");
                 }
                 String::new()

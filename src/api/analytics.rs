@@ -82,6 +82,8 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
             }
             r
         }
+        // Given but unusable (already reported): ANALYTICS_RSID is not what is missing.
+        None if params.has("ANALYTICS_REPORT") => Value::Null,
         None => {
             let rsid = check.required("ANALYTICS_RSID", Kind::Id);
             default_report(rsid, crate::time::now_unix())

@@ -45,6 +45,7 @@ impl Operation {
         allow: &AllowList,
         creds: Option<&Credentials>,
     ) -> Option<Operation> {
+        let before = check.problems();
         let name = check.optional("OPERATION", Kind::Id).unwrap_or("aem-quota");
         let dev_token = matches!(creds, Some(Credentials::DevToken(_)));
         let op = match name {
@@ -72,7 +73,8 @@ impl Operation {
                 format!("{name} needs an API key (a client id); a developer token works with aem-get only"),
             ));
         }
-        if !check.is_ok()
+        // Say what the operation needs only when its own inputs are at fault.
+        if check.problems() > before
             && let Some((_, needs)) = OPERATIONS.iter().find(|(n, _)| *n == name)
         {
             check.hint(format!("{name} needs {needs}"));

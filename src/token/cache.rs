@@ -79,6 +79,12 @@ impl TokenCache {
             // Expired entries go when a new one comes in; a process serves few credentials.
             let now = token.obtained_at_ms;
             m.retain(|_, t| t.expires_at_ms > now);
+            // Callers can send a new credential per activation (a developer token, say): bound
+            // the map so that a warm container's memory cannot be grown without end.
+            const MAX_ENTRIES: usize = 256;
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
+            }
             m.insert(*key, token.clone());
         }
         if let Some(dir) = &self.dir
