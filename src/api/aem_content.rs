@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::credentials::Credentials;
 use crate::endpoint::{AllowList, BaseUrl};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request};
@@ -67,20 +68,23 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
 
 impl ContentCall {
     /// Calls AEM.
-    pub fn call(&self, http: &HttpClient, token: &AccessToken, budget: &Budget) -> Result<Value, Error> {
-        let resp = http.send(
-            &Request {
-                service: Service::Aem,
-                method: Method::Get,
-                url: self.base.join(&self.path),
-                headers: vec![super::bearer(token), ("accept", "application/json".into())],
-                body: None,
-                retryable: true,
-                what: "content GET",
-            },
-            budget,
-        )?;
-        super::answer(resp, Service::Aem)
+    pub fn call(
+        &self,
+        http: &HttpClient,
+        token: &AccessToken,
+        creds: &Credentials,
+        budget: &Budget,
+    ) -> Result<Value, Error> {
+        let request = Request {
+            service: Service::Aem,
+            method: Method::Get,
+            url: self.base.join(&self.path),
+            headers: Vec::new(),
+            body: None,
+            retryable: true,
+            what: "content GET",
+        };
+        super::send(http, budget, token, creds, request)
     }
 }
 

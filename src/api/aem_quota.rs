@@ -62,27 +62,18 @@ impl QuotaCall {
         let mut path = String::from("/adobe/stats/statistics/contentRequestsQuota?imsOrgId=");
         percent_encode_into(&self.org_id, &mut path);
         path.push_str("&current=true");
-        let mut headers = vec![
-            super::bearer(token),
-            ("x-gw-ims-org-id", self.org_id.clone()),
-            ("x-adobe-accept-experimental", "1".into()),
-            ("accept", "application/json".into()),
-        ];
-        if let Some(client_id) = creds.client_id() {
-            headers.push(("x-api-key", client_id.to_string()));
-        }
-        let resp = http.send(
-            &Request {
-                service: Service::AemDataService,
-                method: Method::Get,
-                url: self.base.join(&path),
-                headers,
-                body: None,
-                retryable: true,
-                what: "contentRequestsQuota",
-            },
-            budget,
-        )?;
-        super::answer(resp, Service::AemDataService)
+        let request = Request {
+            service: Service::AemDataService,
+            method: Method::Get,
+            url: self.base.join(&path),
+            headers: vec![
+                ("x-gw-ims-org-id", self.org_id.clone()),
+                ("x-adobe-accept-experimental", "1".into()),
+            ],
+            body: None,
+            retryable: true,
+            what: "contentRequestsQuota",
+        };
+        super::send(http, budget, token, creds, request)
     }
 }

@@ -123,28 +123,17 @@ impl ReportCall {
         creds: &Credentials,
         budget: &Budget,
     ) -> Result<Value, Error> {
-        let mut headers = vec![
-            super::bearer(token),
-            ("x-proxy-global-company-id", self.company_id.clone()),
-            ("accept", "application/json".into()),
-        ];
-        if let Some(client_id) = creds.client_id() {
-            headers.push(("x-api-key", client_id.to_string()));
-        }
-        let resp = http.send(
-            &Request {
-                service: Service::Analytics,
-                method: Method::Post,
-                url: self.base.join(&format!("/api/{}/reports", self.company_id)),
-                headers,
-                body: Some(("application/json", self.report.to_string().into_bytes())),
-                // A report POST is a read-only query: repeating it changes nothing, so it may be retried.
-                retryable: true,
-                what: "reports",
-            },
-            budget,
-        )?;
-        super::answer(resp, Service::Analytics)
+        let request = Request {
+            service: Service::Analytics,
+            method: Method::Post,
+            url: self.base.join(&format!("/api/{}/reports", self.company_id)),
+            headers: vec![("x-proxy-global-company-id", self.company_id.clone())],
+            body: Some(("application/json", self.report.to_string().into_bytes())),
+            // A report POST is a read-only query: repeating it changes nothing, so it may be retried.
+            retryable: true,
+            what: "reports",
+        };
+        super::send(http, budget, token, creds, request)
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::credentials::Credentials;
 use crate::endpoint::AllowList;
 use crate::error::{Error, Service};
-use crate::http::{Budget, HttpClient, Response};
+use crate::http::{Budget, HttpClient, Request, Response};
 use crate::params::{InputCheck, Kind, Params};
 use crate::token::AccessToken;
 
@@ -93,7 +93,7 @@ impl Operation {
         match self {
             Operation::AemQuota(c) => c.call(http, token, creds, budget),
             Operation::AnalyticsReport(c) => c.call(http, token, creds, budget),
-            Operation::AemGet(c) => c.call(http, token, budget),
+            Operation::AemGet(c) => c.call(http, token, creds, budget),
         }
     }
 
@@ -107,9 +107,23 @@ impl Operation {
     }
 }
 
-/// `Authorization: Bearer …`.
-pub fn bearer(token: &AccessToken) -> (&'static str, String) {
-    ("authorization", format!("Bearer {}", token.token.expose()))
+/// Sends an API request with the bearer token, `accept: application/json` and, when the
+/// credential has a client id, `x-api-key`; then maps the answer with [`answer`].
+pub fn send(
+    http: &HttpClient,
+    budget: &Budget,
+    token: &AccessToken,
+    creds: &Credentials,
+    mut req: Request,
+) -> Result<Value, Error> {
+    req.headers
+        .push(("authorization", format!("Bearer {}", token.token.expose())));
+    req.headers.push(("accept", "application/json".into()));
+    if let Some(client_id) = creds.client_id() {
+        req.headers.push(("x-api-key", client_id.to_string()));
+    }
+    let service = req.service;
+    answer(http.send(&req, budget)?, service)
 }
 
 /// Maps an API answer: 2xx → its JSON; 4xx → that status with the API's error text;
