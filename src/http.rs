@@ -373,13 +373,23 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// Root certificates: Mozilla's, plus the PEM bundle in `SSL_CERT_FILE` when set (corporate
-/// TLS interception). An unreadable bundle is logged and ignored.
+/// TLS interception).
 fn tls_config() -> TlsConfig {
+    tls_config_with(
+        std::env::var_os("SSL_CERT_FILE")
+            .filter(|p| !p.is_empty())
+            .as_deref(),
+    )
+}
+
+/// Mozilla's roots, plus the certificates of the PEM bundle at `extra` trusted *besides* them.
+/// An unreadable bundle is logged and ignored.
+fn tls_config_with(extra: Option<&std::ffi::OsStr>) -> TlsConfig {
     let builder = TlsConfig::builder();
-    let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
+    let Some(path) = extra else {
         return builder.build();
     };
-    let extra: Vec<Certificate<'static>> = match std::fs::read(&path) {
+    let extra: Vec<Certificate<'static>> = match std::fs::read(path) {
         Ok(pem) => ureq::tls::parse_pem(&pem)
             .filter_map(|item| match item {
                 Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
@@ -424,6 +434,28 @@ mod tests {
         for attempt in 1..=3 {
             for _ in 0..50 {
                 assert!(backoff(attempt) <= BACKOFF_BASE * 2u32.pow(attempt - 1));
+            }
+        }
+    }
+
+    #[test]
+    fn an_extra_ca_bundle_is_trusted_besides_the_built_in_roots() {
+        let builtin = webpki_root_certs::TLS_SERVER_ROOT_CERTS.len();
+        assert!(matches!(tls_config_with(None).root_certs(), RootCerts::WebPki));
+        let missing = tls_config_with(Some(std::ffi::OsStr::new("/nonexistent/bundle.pem")));
+        assert!(matches!(missing.root_certs(), RootCerts::WebPki));
+        #[cfg(feature = "emulator")]
+        {
+            use crate::emulator::keys;
+            let key = keys::rsa(2048);
+            let pem = keys::certificate_pem(&key, 0, 4_000_000_000);
+            let path = std::env::temp_dir().join(format!("ims-action-ca-{}.pem", std::process::id()));
+            std::fs::write(&path, format!("{pem}\n{pem}")).unwrap();
+            let config = tls_config_with(Some(path.as_os_str()));
+            let _ = std::fs::remove_file(&path);
+            match config.root_certs() {
+                RootCerts::Specific(certs) => assert_eq!(certs.len(), builtin + 2),
+                _ => panic!("expected the built-in roots plus the bundle"),
             }
         }
     }
