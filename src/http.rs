@@ -166,7 +166,11 @@ impl HttpClient {
             .tls_config(tls_config())
             .build();
         HttpClient {
-            agent: config.into(),
+            agent: ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                crate::resolver::CachingResolver::default(),
+            ),
             offline: false,
         }
     }

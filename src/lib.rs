@@ -26,6 +26,7 @@ pub mod http;
 pub mod logging;
 pub mod params;
 pub mod redact;
+pub mod resolver;
 pub mod result;
 pub mod runtime;
 pub mod secret;
@@ -226,28 +227,59 @@ fn request_timeout(params: &Params, check: &mut InputCheck) -> Duration {
 }
 
 /// The last line of defence: no secret the caller sent comes back in a result, whatever an
-/// upstream echoed.
+/// upstream echoed. The common case (nothing to replace) walks the strings without copying.
 fn scrub(result: Value, secrets: &[String]) -> Value {
-    if secrets.is_empty() {
-        return result;
+    fn holds(s: &str, secrets: &[String]) -> bool {
+        secrets.iter().any(|secret| s.contains(secret.as_str()))
     }
-    let text = result.to_string();
-    if !secrets.iter().any(|s| text.contains(s.as_str())) {
-        return result;
+    fn contains_any(v: &Value, secrets: &[String]) -> bool {
+        match v {
+            Value::String(s) => holds(s, secrets),
+            Value::Array(items) => items.iter().any(|v| contains_any(v, secrets)),
+            Value::Object(m) => m
+                .iter()
+                .any(|(k, v)| holds(k, secrets) || contains_any(v, secrets)),
+            _ => false,
+        }
     }
-    log::warn!("a secret would have been returned; it was replaced by ****");
+    fn replace(s: String, secrets: &[String]) -> String {
+        secrets
+            .iter()
+            .fold(s, |s, secret| s.replace(secret.as_str(), "****"))
+    }
     fn walk(v: Value, secrets: &[String]) -> Value {
         match v {
-            Value::String(mut s) => {
-                for secret in secrets {
-                    s = s.replace(secret.as_str(), "****");
-                }
-                Value::String(s)
-            }
+            Value::String(s) => Value::String(replace(s, secrets)),
             Value::Array(a) => Value::Array(a.into_iter().map(|v| walk(v, secrets)).collect()),
-            Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, walk(v, secrets))).collect()),
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| (replace(k, secrets), walk(v, secrets)))
+                    .collect(),
+            ),
             other => other,
         }
     }
+    if secrets.is_empty() || !contains_any(&result, secrets) {
+        return result;
+    }
+    log::warn!("a secret would have been returned; it was replaced by ****");
     walk(result, secrets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scrub_replaces_echoed_secrets_in_values_and_keys_only_when_present() {
+        let secrets = vec!["p8e-secret-1".to_string()];
+        let clean = json!({"body": {"a": "nothing here", "n": [1, "x"]}});
+        assert_eq!(scrub(clean.clone(), &secrets), clean);
+        let echoed = json!({"body": {"echo": "got p8e-secret-1!", "p8e-secret-1": [ "p8e-secret-1" ]}});
+        assert_eq!(
+            scrub(echoed, &secrets),
+            json!({"body": {"echo": "got ****!", "****": ["****"]}})
+        );
+    }
 }
