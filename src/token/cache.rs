@@ -172,9 +172,9 @@ fn write_file(dir: &Path, key: &CacheKey, token: &AccessToken) -> std::io::Resul
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    let written = f
-        .write_all(body.to_string().as_bytes())
-        .and_then(|()| f.sync_all());
+    // No fsync: it cost more than the rest of a cold start, and a file torn by a crash is
+    // ignored as corrupt on the next read; the rename keeps readers from seeing partial writes.
+    let written = f.write_all(body.to_string().as_bytes());
     if let Err(e) = written.and_then(|()| fs::rename(&tmp, dir.join(file_name(key)))) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
