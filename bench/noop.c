@@ -1,0 +1,2 @@
+/* The cold-start floor: a static program that does nothing (bench/README.md). */
+int main(void) { return 0; }
