@@ -101,8 +101,16 @@ impl BaseUrl {
             port,
             path: path.trim_end_matches('/').to_string(),
         };
-        if base.is_adobe() || allow.allows_extra(&base.host, base.port) {
+        let domains = service_domains(input);
+        if allow.allows_extra(&base.host, base.port) || base.is_adobe() && base.is_in(domains) {
             Ok(base)
+        } else if base.is_adobe() {
+            // Customers run code on *.adobeaemcloud.com: a client secret must never go there.
+            Err(bad(&format!(
+                "host '{}' is not a host this input may name (only *.{} over https)",
+                base.host,
+                domains.join(", *.")
+            )))
         } else if base.is_adobe_host() && !https {
             Err(bad("must use https"))
         } else {
@@ -120,6 +128,14 @@ impl BaseUrl {
 
     fn is_adobe_host(&self) -> bool {
         ADOBE_DOMAINS.iter().any(|d| {
+            self.host
+                .strip_suffix(d)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+        })
+    }
+
+    fn is_in(&self, domains: &[&str]) -> bool {
+        domains.iter().any(|d| {
             self.host
                 .strip_suffix(d)
                 .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
@@ -161,6 +177,19 @@ impl BaseUrl {
 impl fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}{}", self.origin(), self.path)
+    }
+}
+
+/// The Adobe domains an endpoint input may name. Credentials (client secrets, signed JWTs) go
+/// to IMS, so IMS inputs are held to adobelogin.com; Analytics lives on adobe.io. Customers'
+/// own AEM instances (and their code) live under adobeaemcloud.com.
+fn service_domains(input: &str) -> &'static [&'static str] {
+    if input == "IMS_BASE_URL" || input.ends_with(".imsEndpoint") {
+        &["adobelogin.com"]
+    } else if input == "ANALYTICS_BASE_URL" {
+        &["adobe.io"]
+    } else {
+        &ADOBE_DOMAINS
     }
 }
 
@@ -221,13 +250,20 @@ mod tests {
             "https://ims-na1.adobelogin.com",
             "https://ims-na1.adobelogin.com/",
             "https://ims-na1-stg1.adobelogin.com:443",
-            "https://analytics.adobe.io",
-            "https://author-p1-e2.adobeaemcloud.com",
         ] {
             assert!(check(url, &a).is_ok(), "{url}");
         }
+        for (input, url) in [
+            ("ANALYTICS_BASE_URL", "https://analytics.adobe.io"),
+            ("AEM_AUTHOR_URL", "https://author-p1-e2.adobeaemcloud.com"),
+            ("AEM_DATA_SERVICE_BASE_URL", "https://api.adobeaemcloud.com"),
+        ] {
+            assert!(BaseUrl::parse(input, url, &a).is_ok(), "{url}");
+        }
         assert_eq!(
-            check("https://analytics.adobe.io/", &a).unwrap().join("/api/x"),
+            BaseUrl::parse("ANALYTICS_BASE_URL", "https://analytics.adobe.io/", &a)
+                .unwrap()
+                .join("/api/x"),
             "https://analytics.adobe.io/api/x"
         );
     }
@@ -254,6 +290,9 @@ mod tests {
             "https://ims-na1.adobelogin.com\\@evil.example",
             "https://ims-na1.adobelogin.com/../x",
             "https://ims-na1.adobelogin.com?x=1",
+            // Adobe hosts, but not IMS: customers run code on their AEM instances.
+            "https://author-p1-e2.adobeaemcloud.com",
+            "https://analytics.adobe.io",
             "https://",
             "https://:443",
         ] {
