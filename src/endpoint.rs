@@ -14,6 +14,47 @@ pub const ADOBE_DOMAINS: [&str; 3] = ["adobelogin.com", "adobe.io", "adobeaemclo
 /// The environment variable that extends the allowlist (comma-separated `host` or `host:port`).
 pub const ALLOW_HOSTS_ENV: &str = "IMS_ACTION_ALLOW_HOSTS";
 
+/// Which Adobe hosts an input may name, by the service it reaches. Adobe's domains are not one
+/// trust zone: customers run their own code on `*.adobeaemcloud.com`, so a client secret (sent
+/// only to IMS) or an access token must not be sendable there by overriding an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostScope {
+    /// IMS, where client secrets and signed JWTs go: `*.adobelogin.com`.
+    Ims,
+    /// Analytics 2.0: `*.adobe.io`.
+    Analytics,
+    /// AEM Data Service: `api.adobeaemcloud.com` alone; its neighbours are customers' instances.
+    AemDataService,
+    /// A customer's AEM instance: `*.adobeaemcloud.com`.
+    Aem,
+}
+
+impl HostScope {
+    /// Whether `host` (lower case) is one this scope may name over https.
+    fn admits(self, host: &str) -> bool {
+        let under = |domain: &str| {
+            host.strip_suffix(domain)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+        };
+        match self {
+            HostScope::Ims => under("adobelogin.com"),
+            HostScope::Analytics => under("adobe.io"),
+            HostScope::AemDataService => host == "api.adobeaemcloud.com",
+            HostScope::Aem => under("adobeaemcloud.com"),
+        }
+    }
+
+    /// The hosts it admits, for messages.
+    fn describe(self) -> &'static str {
+        match self {
+            HostScope::Ims => "*.adobelogin.com",
+            HostScope::Analytics => "*.adobe.io",
+            HostScope::AemDataService => "api.adobeaemcloud.com",
+            HostScope::Aem => "*.adobeaemcloud.com",
+        }
+    }
+}
+
 /// Extra hosts allowed besides Adobe's (http or https).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
@@ -44,6 +85,11 @@ impl AllowList {
         AllowList { extra }
     }
 
+    /// Whether `base` is one of the extra hosts (which the environment vouches for).
+    pub fn lists(&self, base: &BaseUrl) -> bool {
+        self.allows_extra(&base.host, base.port)
+    }
+
     fn allows_extra(&self, host: &str, port: Option<u16>) -> bool {
         self.extra
             .iter()
@@ -61,8 +107,9 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    /// Parses `url` given as input `input` and checks it against `allow`.
-    pub fn parse(input: &str, url: &str, allow: &AllowList) -> Result<BaseUrl, Error> {
+    /// Parses `url` given as input `input`: it must be a host of `scope` over https, or listed
+    /// in `allow`.
+    pub fn parse(input: &str, url: &str, allow: &AllowList, scope: HostScope) -> Result<BaseUrl, Error> {
         let bad = |reason: &str| Error::invalid(input, reason.to_string());
         let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
             (true, rest)
@@ -101,15 +148,14 @@ impl BaseUrl {
             port,
             path: path.trim_end_matches('/').to_string(),
         };
-        let domains = service_domains(input);
-        if allow.allows_extra(&base.host, base.port) || base.is_adobe() && base.is_in(domains) {
+        let adobe_https = https && matches!(base.port, None | Some(443));
+        if allow.allows_extra(&base.host, base.port) || adobe_https && scope.admits(&base.host) {
             Ok(base)
-        } else if base.is_adobe() {
-            // Customers run code on *.adobeaemcloud.com: a client secret must never go there.
+        } else if adobe_https && base.is_adobe_host() {
             Err(bad(&format!(
-                "host '{}' is not a host this input may name (only *.{} over https)",
+                "host '{}' is not one this input may name (only {} over https)",
                 base.host,
-                domains.join(", *.")
+                scope.describe()
             )))
         } else if base.is_adobe_host() && !https {
             Err(bad("must use https"))
@@ -132,18 +178,6 @@ impl BaseUrl {
                 .strip_suffix(d)
                 .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
         })
-    }
-
-    fn is_in(&self, domains: &[&str]) -> bool {
-        domains.iter().any(|d| {
-            self.host
-                .strip_suffix(d)
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
-        })
-    }
-
-    fn is_adobe(&self) -> bool {
-        self.https && matches!(self.port, None | Some(443)) && self.is_adobe_host()
     }
 
     /// `scheme://host[:port]`.
@@ -177,19 +211,6 @@ impl BaseUrl {
 impl fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}{}", self.origin(), self.path)
-    }
-}
-
-/// The Adobe domains an endpoint input may name. Credentials (client secrets, signed JWTs) go
-/// to IMS, so IMS inputs are held to adobelogin.com; Analytics lives on adobe.io. Customers'
-/// own AEM instances (and their code) live under adobeaemcloud.com.
-fn service_domains(input: &str) -> &'static [&'static str] {
-    if input == "IMS_BASE_URL" || input.ends_with(".imsEndpoint") {
-        &["adobelogin.com"]
-    } else if input == "ANALYTICS_BASE_URL" {
-        &["adobe.io"]
-    } else {
-        &ADOBE_DOMAINS
     }
 }
 
@@ -240,7 +261,7 @@ mod tests {
     use super::*;
 
     fn check(url: &str, allow: &AllowList) -> Result<BaseUrl, Error> {
-        BaseUrl::parse("IMS_BASE_URL", url, allow)
+        BaseUrl::parse("IMS_BASE_URL", url, allow, HostScope::Ims)
     }
 
     #[test]
@@ -253,17 +274,29 @@ mod tests {
         ] {
             assert!(check(url, &a).is_ok(), "{url}");
         }
-        for (input, url) in [
-            ("ANALYTICS_BASE_URL", "https://analytics.adobe.io"),
-            ("AEM_AUTHOR_URL", "https://author-p1-e2.adobeaemcloud.com"),
-            ("AEM_DATA_SERVICE_BASE_URL", "https://api.adobeaemcloud.com"),
+        for (scope, url) in [
+            (HostScope::Analytics, "https://analytics.adobe.io"),
+            (HostScope::Aem, "https://author-p1-e2.adobeaemcloud.com"),
+            (HostScope::AemDataService, "https://api.adobeaemcloud.com"),
         ] {
-            assert!(BaseUrl::parse(input, url, &a).is_ok(), "{url}");
+            assert!(BaseUrl::parse("X", url, &a, scope).is_ok(), "{url}");
+        }
+        // The data service's neighbours are customers' AEM instances: never send a token there.
+        for url in ["https://author-p1-e2.adobeaemcloud.com", "https://evil.adobe.io"] {
+            assert!(
+                BaseUrl::parse("X", url, &a, HostScope::AemDataService).is_err(),
+                "{url}"
+            );
         }
         assert_eq!(
-            BaseUrl::parse("ANALYTICS_BASE_URL", "https://analytics.adobe.io/", &a)
-                .unwrap()
-                .join("/api/x"),
+            BaseUrl::parse(
+                "ANALYTICS_BASE_URL",
+                "https://analytics.adobe.io/",
+                &a,
+                HostScope::Analytics
+            )
+            .unwrap()
+            .join("/api/x"),
             "https://analytics.adobe.io/api/x"
         );
     }

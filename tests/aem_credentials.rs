@@ -405,3 +405,30 @@ fn the_secret_and_key_never_come_back_in_an_error() {
     assert!(!text.contains("PRIVATE KEY"), "{text}");
     assert!(!text.contains("****"), "{text}");
 }
+
+/// Service credentials belong to one AEM environment (`cm-p<P>-e<E>-…`): their token is never
+/// sent to another customer's instance, even when a caller overrides AEM_AUTHOR_URL.
+#[test]
+fn the_token_only_goes_to_the_credentials_own_environment() {
+    let w = World::new();
+    let creds = creds_with(&w, |integration| {
+        integration["technicalAccount"]["clientId"] = json!("cm-p7603-e12614-integration");
+    });
+    let elsewhere = with(
+        params(&w, creds.clone(), "aem-get"),
+        json!({"AEM_AUTHOR_URL": "https://author-p1-e2.adobeaemcloud.com"}),
+    );
+    let r = w.call(&w.action(), elsewhere);
+    assert_eq!(status(&r), 400, "{r}");
+    assert!(message(&r).contains("'AEM_AUTHOR_URL'") && message(&r).contains("p7603-e12614"), "{r}");
+    assert_eq!(w.emu.request_count("/ims/"), 0, "refused before any token request");
+
+    // Its own environment passes the check; the emulator then refuses the unknown client id.
+    let home = with(
+        params(&w, creds, "aem-get"),
+        json!({"AEM_AUTHOR_URL": "https://author-p7603-e12614.adobeaemcloud.com"}),
+    );
+    let r = w.call(&w.action(), home);
+    assert_eq!(status(&r), 502, "{r}");
+    assert!(message(&r).contains("IMS refused"), "{r}");
+}

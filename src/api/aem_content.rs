@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::credentials::Credentials;
-use crate::endpoint::{AllowList, BaseUrl};
+use crate::credentials::{AuthMethod, Credentials};
+use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request};
 use crate::params::{InputCheck, Kind, Params};
@@ -19,16 +19,36 @@ pub struct ContentCall {
     path: String,
 }
 
-/// Reads `AEM_AUTHOR_URL` (allow-listed) and `AEM_PATH`.
-pub fn from_params(_params: &Params, check: &mut InputCheck, allow: &AllowList) -> Option<ContentCall> {
+/// Reads `AEM_AUTHOR_URL` (allow-listed, and held to the credentials' own environment when they
+/// say which) and `AEM_PATH`.
+pub fn from_params(
+    _params: &Params,
+    check: &mut InputCheck,
+    allow: &AllowList,
+    creds: Option<&Credentials>,
+) -> Option<ContentCall> {
     let url = check.required("AEM_AUTHOR_URL", Kind::Id);
     let base = if url.is_empty() {
         None
     } else {
-        BaseUrl::parse("AEM_AUTHOR_URL", url, allow)
+        BaseUrl::parse("AEM_AUTHOR_URL", url, allow, HostScope::Aem)
             .map_err(|e| check.invalid(e))
             .ok()
     };
+    if let (Some(base), Some(Credentials::ServiceAccount(c))) = (&base, creds)
+        && c.method == AuthMethod::AemServiceCredentials
+        && !allow.lists(base)
+        && let Some((program, environment)) = environment_of(&c.client_id)
+        && !is_environment_host(base.host(), program, environment)
+    {
+        check.invalid(Error::invalid(
+            "AEM_AUTHOR_URL",
+            format!(
+                "is not a host of the AEM environment the service credentials belong to \
+                 (author-p{program}-e{environment}.adobeaemcloud.com or publish-p{program}-e{environment}…)"
+            ),
+        ));
+    }
     let path = check
         .optional("AEM_PATH", Kind::Text(2048))
         .unwrap_or(DEFAULT_PATH);
@@ -39,6 +59,29 @@ pub fn from_params(_params: &Params, check: &mut InputCheck, allow: &AllowList) 
     Some(ContentCall {
         base: base?,
         path: path.to_string(),
+    })
+}
+
+/// Program and environment of AEM service credentials, from a client id `cm-p<P>-e<E>-…`.
+/// A token minted with them is only sent to that environment's hosts: behind
+/// `require-adobe-auth` callers can override `AEM_AUTHOR_URL`, and every other
+/// `*.adobeaemcloud.com` host runs someone else's code.
+pub fn environment_of(client_id: &str) -> Option<(&str, &str)> {
+    let rest = client_id.strip_prefix("cm-p")?;
+    let (program, rest) = rest.split_once("-e")?;
+    let environment = rest.split('-').next()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(program) && digits(environment)).then_some((program, environment))
+}
+
+/// Whether `host` is `author-p<P>-e<E>…` or `publish-p<P>-e<E>…` (e.g. `author-p1-e2.adobeaemcloud.com`,
+/// `author-p1-e2-cmstg.adobeaemcloud.com`).
+pub fn is_environment_host(host: &str, program: &str, environment: &str) -> bool {
+    let tag = format!("p{program}-e{environment}");
+    ["author-", "publish-"].iter().any(|tier| {
+        host.strip_prefix(tier)
+            .and_then(|rest| rest.strip_prefix(tag.as_str()))
+            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
     })
 }
 
@@ -91,6 +134,42 @@ impl ContentCall {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_credentials_name_their_environment() {
+        assert_eq!(
+            environment_of("cm-p7603-e12614-integration"),
+            Some(("7603", "12614"))
+        );
+        assert_eq!(environment_of("cm-p123-e1234"), Some(("123", "1234")));
+        assert_eq!(environment_of("some-oauth-client"), None);
+        assert_eq!(environment_of("cm-px-e1"), None);
+        assert!(is_environment_host(
+            "author-p7603-e12614.adobeaemcloud.com",
+            "7603",
+            "12614"
+        ));
+        assert!(is_environment_host(
+            "publish-p7603-e12614-cmstg.adobeaemcloud.com",
+            "7603",
+            "12614"
+        ));
+        assert!(!is_environment_host(
+            "author-p7603-e126140.adobeaemcloud.com",
+            "7603",
+            "12614"
+        ));
+        assert!(!is_environment_host(
+            "author-p1-e2.adobeaemcloud.com",
+            "7603",
+            "12614"
+        ));
+        assert!(!is_environment_host(
+            "evil-author-p7603-e12614.adobeaemcloud.com",
+            "7603",
+            "12614"
+        ));
+    }
 
     #[test]
     fn traversal_and_oddities_are_refused() {

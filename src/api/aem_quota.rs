@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::credentials::Credentials;
-use crate::endpoint::{AllowList, BaseUrl};
+use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request};
 use crate::params::{InputCheck, Kind, Params};
@@ -30,7 +30,7 @@ pub fn from_params(
     let url = check
         .optional("AEM_DATA_SERVICE_BASE_URL", Kind::Id)
         .unwrap_or(DEFAULT_BASE_URL);
-    let base = BaseUrl::parse("AEM_DATA_SERVICE_BASE_URL", url, allow)
+    let base = BaseUrl::parse("AEM_DATA_SERVICE_BASE_URL", url, allow, HostScope::AemDataService)
         .map_err(|e| check.invalid(e))
         .ok();
     let org_id = match check.optional("IMS_ORG_ID", Kind::Id) {

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::credentials::Credentials;
-use crate::endpoint::{AllowList, BaseUrl};
+use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request};
 use crate::params::{InputCheck, Kind, Params, json_type};
@@ -28,7 +28,7 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
     let url = check
         .optional("ANALYTICS_BASE_URL", Kind::Id)
         .unwrap_or(DEFAULT_BASE_URL);
-    let base = BaseUrl::parse("ANALYTICS_BASE_URL", url, allow)
+    let base = BaseUrl::parse("ANALYTICS_BASE_URL", url, allow, HostScope::Analytics)
         .map_err(|e| check.invalid(e))
         .ok();
     let company_id = check.required("ANALYTICS_COMPANY_ID", Kind::Id).to_string();

@@ -55,7 +55,7 @@ impl Operation {
             "analytics-report" => {
                 analytics::from_params(params, check, allow).map(Operation::AnalyticsReport)
             }
-            "aem-get" => aem_content::from_params(params, check, allow).map(Operation::AemGet),
+            "aem-get" => aem_content::from_params(params, check, allow, creds).map(Operation::AemGet),
             _ => {
                 check.invalid(Error::invalid(
                     "OPERATION",

@@ -7,7 +7,7 @@
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::endpoint::{AllowList, BaseUrl};
+use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::Error;
 use crate::params::{InputCheck, Kind, check_string, json_type};
 use crate::secret::Secret;
@@ -126,7 +126,12 @@ pub fn from_params(
     } else {
         format!("https://{ims_endpoint}")
     };
-    let ims = match BaseUrl::parse(&format!("{INPUT}.integration.imsEndpoint"), &ims_url, allow) {
+    let ims = match BaseUrl::parse(
+        &format!("{INPUT}.integration.imsEndpoint"),
+        &ims_url,
+        allow,
+        HostScope::Ims,
+    ) {
         Ok(b) => b,
         Err(e) => {
             check.invalid(e);

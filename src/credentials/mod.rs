@@ -16,7 +16,7 @@ pub mod service_account;
 
 use std::fmt;
 
-use crate::endpoint::{AllowList, BaseUrl};
+use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::Error;
 use crate::params::{InputCheck, Kind, Params};
 
@@ -200,7 +200,7 @@ fn ims_base(check: &mut InputCheck, allow: &AllowList) -> Option<BaseUrl> {
     let url = check
         .optional("IMS_BASE_URL", Kind::Id)
         .unwrap_or(DEFAULT_IMS_BASE_URL);
-    match BaseUrl::parse("IMS_BASE_URL", url, allow) {
+    match BaseUrl::parse("IMS_BASE_URL", url, allow, HostScope::Ims) {
         Ok(b) => Some(b),
         Err(e) => {
             check.invalid(e);

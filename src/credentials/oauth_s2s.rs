@@ -170,6 +170,7 @@ mod tests {
             "IMS_BASE_URL",
             "https://ims-na1.adobelogin.com",
             &AllowList::adobe_only(),
+            crate::endpoint::HostScope::Ims,
         )?;
         let c = from_params(&params, &mut check, ims);
         check.finish()?;
