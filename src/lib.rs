@@ -122,7 +122,12 @@ impl Action {
         }
         log::debug!("params: {}", redact::string_parameters(&map));
         if let Some(web) = web::WebRequest::from_params(&map) {
-            log::debug!("web request: {} {}", web.method, web.path);
+            // Caller text is escaped: a line break in it must not forge a log line.
+            log::debug!(
+                "web request: {} {}",
+                web.method.escape_debug(),
+                web.path.escape_debug()
+            );
             web::check_caller(&web, web::allowed_orgs(&map)?.as_deref())?;
             web::merge_request_inputs(&mut map)?;
         }

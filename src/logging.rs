@@ -88,7 +88,7 @@ pub fn apply_level(param: Option<&str>) {
         Some((p, None)) => {
             log::warn!(
                 "LOG_LEVEL '{}' is not one of error, warn, info, debug, trace; using {default}",
-                p.chars().take(20).collect::<String>()
+                p.chars().take(20).collect::<String>().escape_debug()
             );
             default
         }

@@ -150,6 +150,23 @@ fn read_file(path: &Path, key: &CacheKey) -> Option<AccessToken> {
     .filter(|t| t.expires_at_ms > t.obtained_at_ms && !t.token.expose().is_empty())
 }
 
+/// Files kept at most: callers can vary credentials per activation, and a warm container's disk
+/// must not fill up with their tokens.
+pub const MAX_FILES: usize = 256;
+
+/// Empties the folder when it holds [`MAX_FILES`] entries: it is a cache, so losing entries
+/// costs one token request each, and counting is all a write may afford.
+fn prune(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    if entries.len() >= MAX_FILES {
+        log::debug!("token cache folder full ({} files): emptying it", entries.len());
+        for entry in entries {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn write_file(dir: &Path, key: &CacheKey, token: &AccessToken) -> std::io::Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
@@ -159,6 +176,7 @@ fn write_file(dir: &Path, key: &CacheKey, token: &AccessToken) -> std::io::Resul
     if !is_ours(&fs::symlink_metadata(dir)?, true) {
         return Err(std::io::Error::other("cache folder is not ours or not private"));
     }
+    prune(dir);
     let body = json!({
         "key": key.hex(),
         "access_token": token.token.expose(),
@@ -222,6 +240,19 @@ mod tests {
         let meta = fs::metadata(dir.join(file_name(&k))).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o600);
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_file_store_stays_bounded() {
+        let dir = temp_dir("bounded");
+        let c = TokenCache::with_dir(dir.clone());
+        for i in 0..(MAX_FILES + 10) {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            c.put(&CacheKey(k), &token(86_400_000));
+        }
+        assert!(fs::read_dir(&dir).unwrap().count() <= MAX_FILES);
         let _ = fs::remove_dir_all(&dir);
     }
 
