@@ -420,8 +420,15 @@ fn the_token_only_goes_to_the_credentials_own_environment() {
     );
     let r = w.call(&w.action(), elsewhere);
     assert_eq!(status(&r), 400, "{r}");
-    assert!(message(&r).contains("'AEM_AUTHOR_URL'") && message(&r).contains("p7603-e12614"), "{r}");
-    assert_eq!(w.emu.request_count("/ims/"), 0, "refused before any token request");
+    assert!(
+        message(&r).contains("'AEM_AUTHOR_URL'") && message(&r).contains("p7603-e12614"),
+        "{r}"
+    );
+    assert_eq!(
+        w.emu.request_count("/ims/"),
+        0,
+        "refused before any token request"
+    );
 
     // Its own environment passes the check; the emulator then refuses the unknown client id.
     let home = with(
