@@ -96,19 +96,22 @@ impl Project {
         self.path(name)
     }
 
+    /// `ims-action COMMAND --params params.json --env .env`, with `env` on a clean environment.
+    fn run(&self, command: &str, env: &[(&str, &str)]) -> Output {
+        let (params, dotenv) = (self.path("params.json"), self.path(".env"));
+        run_bin(&[command, "--params", &params, "--env", &dotenv], env, None)
+    }
+
     /// `ims-action invoke --params params.json --env .env --config ext.config.yaml --action ACTION`.
     fn invoke_action(&self, action: &str) -> Output {
+        let (params, dotenv, config) = (
+            self.path("params.json"),
+            self.path(".env"),
+            self.path("ext.config.yaml"),
+        );
         run_bin(
             &[
-                "invoke",
-                "--params",
-                &self.path("params.json"),
-                "--env",
-                &self.path(".env"),
-                "--config",
-                &self.path("ext.config.yaml"),
-                "--action",
-                action,
+                "invoke", "--params", &params, "--env", &dotenv, "--config", &config, "--action", action,
             ],
             &[],
             None,
@@ -242,17 +245,7 @@ fn an_error_result_exits_1_with_the_error_on_stdout() {
             json!({"OAUTHS2S_CLIENT_SECRET": "p8e-wrong-secret-0000"}),
         ),
     );
-    let out = run_bin(
-        &[
-            "invoke",
-            "--params",
-            &p.path("params.json"),
-            "--env",
-            &p.path(".env"),
-        ],
-        &[],
-        None,
-    );
+    let out = p.run("invoke", &[]);
     assert_eq!(out.status.code(), Some(1));
     let v = one_json_line(&out);
     assert_eq!(status(&v), 502);
@@ -268,17 +261,7 @@ fn the_allowlist_comes_from_the_env_file() {
     let w = World::new();
     let p = Project::new(&w, &w.oauth());
     // With the .env's IMS_ACTION_ALLOW_HOSTS (and a clean process environment): allowed.
-    let out = run_bin(
-        &[
-            "invoke",
-            "--params",
-            &p.path("params.json"),
-            "--env",
-            &p.path(".env"),
-        ],
-        &[],
-        None,
-    );
+    let out = p.run("invoke", &[]);
     assert_eq!(status(&one_json_line(&out)), 200, "{}", stderr(&out));
 
     // Without it: the emulator is not an allowed host.
@@ -311,17 +294,7 @@ fn the_allowlist_comes_from_the_env_file() {
 fn the_process_environment_comes_before_the_env_file() {
     let w = World::new();
     let p = Project::new(&w, &w.oauth());
-    let out = run_bin(
-        &[
-            "invoke",
-            "--params",
-            &p.path("params.json"),
-            "--env",
-            &p.path(".env"),
-        ],
-        &[("IMS_ACTION_ALLOW_HOSTS", "somewhere-else.example")],
-        None,
-    );
+    let out = p.run("invoke", &[("IMS_ACTION_ALLOW_HOSTS", "somewhere-else.example")]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(status(&one_json_line(&out)), 400);
     assert_eq!(w.emu.request_count("/"), 0);
@@ -333,17 +306,7 @@ fn the_process_environment_comes_before_the_env_file() {
 fn token_prints_the_token_and_its_expiry() {
     let w = World::new();
     let p = Project::new(&w, &w.oauth());
-    let out = run_bin(
-        &[
-            "token",
-            "--params",
-            &p.path("params.json"),
-            "--env",
-            &p.path(".env"),
-        ],
-        &[],
-        None,
-    );
+    let out = p.run("token", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = one_json_line(&out);
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -383,17 +346,7 @@ fn token_prints_the_token_and_its_expiry() {
 fn token_with_bad_credentials_exits_1_with_the_error() {
     let w = World::new();
     let p = Project::new(&w, &without(w.oauth(), &["OAUTHS2S_CLIENT_ID"]));
-    let out = run_bin(
-        &[
-            "token",
-            "--params",
-            &p.path("params.json"),
-            "--env",
-            &p.path(".env"),
-        ],
-        &[],
-        None,
-    );
+    let out = p.run("token", &[]);
     assert_eq!(out.status.code(), Some(1));
     let v = one_json_line(&out);
     assert_eq!(status(&v), 400);
