@@ -232,43 +232,44 @@ fn request_timeout(params: &Params, check: &mut InputCheck) -> Duration {
 }
 
 /// The last line of defence: no secret the caller sent comes back in a result, whatever an
-/// upstream echoed. The common case (nothing to replace) walks the strings without copying.
-fn scrub(result: Value, secrets: &[String]) -> Value {
-    fn holds(s: &str, secrets: &[String]) -> bool {
-        secrets.iter().any(|secret| s.contains(secret.as_str()))
-    }
+/// upstream echoed. Only the bodies (`body`, `error.body`) are searched, and only their string
+/// values: the envelope is ours, and a "secret" such as `statusCode` must not break its shape
+/// (found by fuzz_main). The common case, nothing to replace, walks the strings without copying.
+fn scrub(mut result: Value, secrets: &[String]) -> Value {
     fn contains_any(v: &Value, secrets: &[String]) -> bool {
         match v {
-            Value::String(s) => holds(s, secrets),
+            Value::String(s) => secrets.iter().any(|secret| s.contains(secret.as_str())),
             Value::Array(items) => items.iter().any(|v| contains_any(v, secrets)),
-            Value::Object(m) => m
-                .iter()
-                .any(|(k, v)| holds(k, secrets) || contains_any(v, secrets)),
+            Value::Object(m) => m.values().any(|v| contains_any(v, secrets)),
             _ => false,
         }
     }
-    fn replace(s: String, secrets: &[String]) -> String {
-        secrets
-            .iter()
-            .fold(s, |s, secret| s.replace(secret.as_str(), "****"))
-    }
-    fn walk(v: Value, secrets: &[String]) -> Value {
+    fn walk(v: &mut Value, secrets: &[String]) {
         match v {
-            Value::String(s) => Value::String(replace(s, secrets)),
-            Value::Array(a) => Value::Array(a.into_iter().map(|v| walk(v, secrets)).collect()),
-            Value::Object(m) => Value::Object(
-                m.into_iter()
-                    .map(|(k, v)| (replace(k, secrets), walk(v, secrets)))
-                    .collect(),
-            ),
-            other => other,
+            Value::String(s) => {
+                for secret in secrets {
+                    if s.contains(secret.as_str()) {
+                        *s = s.replace(secret.as_str(), "****");
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, secrets)),
+            Value::Object(m) => m.values_mut().for_each(|v| walk(v, secrets)),
+            _ => {}
         }
     }
-    if secrets.is_empty() || !contains_any(&result, secrets) {
+    if secrets.is_empty() {
         return result;
     }
-    log::warn!("a secret would have been returned; it was replaced by ****");
-    walk(result, secrets)
+    for pointer in ["/body", "/error/body"] {
+        if let Some(body) = result.pointer_mut(pointer)
+            && contains_any(body, secrets)
+        {
+            log::warn!("a secret would have been returned; it was replaced by ****");
+            walk(body, secrets);
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -277,14 +278,26 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn scrub_replaces_echoed_secrets_in_values_and_keys_only_when_present() {
+    fn scrub_replaces_echoed_secrets_in_bodies_only_when_present() {
         let secrets = vec!["p8e-secret-1".to_string()];
-        let clean = json!({"body": {"a": "nothing here", "n": [1, "x"]}});
+        let clean = json!({"statusCode": 200, "body": {"a": "nothing here", "n": [1, "x"]}});
         assert_eq!(scrub(clean.clone(), &secrets), clean);
-        let echoed = json!({"body": {"echo": "got p8e-secret-1!", "p8e-secret-1": [ "p8e-secret-1" ]}});
+        let echoed =
+            json!({"statusCode": 200, "body": {"echo": "got p8e-secret-1!", "list": ["p8e-secret-1"]}});
         assert_eq!(
             scrub(echoed, &secrets),
-            json!({"body": {"echo": "got ****!", "****": ["****"]}})
+            json!({"statusCode": 200, "body": {"echo": "got ****!", "list": ["****"]}})
         );
+        let error = json!({"error": {"statusCode": 502, "body": {"error": "IMS said p8e-secret-1"}}});
+        assert_eq!(scrub(error, &secrets)["error"]["body"]["error"], "IMS said ****");
+    }
+
+    #[test]
+    fn a_secret_that_spells_part_of_the_envelope_leaves_it_intact() {
+        let secrets = vec!["statusCode".to_string(), "application/json".to_string()];
+        let result = json!({"statusCode": 200, "headers": {"content-type": "application/json"}, "body": {}});
+        assert_eq!(scrub(result.clone(), &secrets), result);
+        let error = json!({"error": {"statusCode": 400, "body": {"error": "missing parameter(s) 'X'"}}});
+        assert_eq!(scrub(error.clone(), &secrets), error);
     }
 }
