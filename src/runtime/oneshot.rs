@@ -3,7 +3,7 @@
 //! params over 128 KiB on stdin only). The result is the last line of stdout. Tokens are cached
 //! in a private file, since the next activation in the warm container is a new process.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use serde_json::Value;
@@ -68,5 +68,3 @@ fn read_params(args: &[std::ffi::OsString]) -> Result<Value, Error> {
         )
     })
 }
-
-use std::io::Read as _;
