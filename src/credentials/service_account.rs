@@ -112,24 +112,29 @@ fn warn_retired_once() {
     });
 }
 
-/// Parses a key once per process: warm activations reuse the parsed key.
-/// The cache is keyed by the SHA-256 of the text, never by the text itself.
+/// Parses a key once per process: warm activations reuse the parsed key and its SHA-256
+/// fingerprint (for the token cache key). The cache is keyed by the key text itself, which this
+/// process holds anyway (as the param, and parsed): looking it up costs a SipHash, not the
+/// SHA-256 of a 2 KiB text on every activation.
 pub fn parse_key_cached(input: &str, text: &str) -> Result<(Arc<RsaPrivateKey>, [u8; 32]), Error> {
-    static KEYS: OnceLock<Mutex<HashMap<[u8; 32], Arc<RsaPrivateKey>>>> = OnceLock::new();
-    let fingerprint = sha256(text.as_bytes());
+    type Parsed = (Arc<RsaPrivateKey>, [u8; 32]);
+    static KEYS: OnceLock<Mutex<HashMap<String, Parsed>>> = OnceLock::new();
     let keys = KEYS.get_or_init(Default::default);
-    if let Some(key) = keys.lock().ok().and_then(|k| k.get(&fingerprint).cloned()) {
-        return Ok((key, fingerprint));
+    if let Some(parsed) = keys.lock().ok().and_then(|k| k.get(text).cloned()) {
+        return Ok(parsed);
     }
-    let key = Arc::new(RsaPrivateKey::parse(input, text)?);
+    let parsed = (
+        Arc::new(RsaPrivateKey::parse(input, text)?),
+        sha256(text.as_bytes()),
+    );
     if let Ok(mut keys) = keys.lock() {
         // A process serves one action; a handful of keys at most. Bound it anyway.
         if keys.len() >= 16 {
             keys.clear();
         }
-        keys.insert(fingerprint, key.clone());
+        keys.insert(text.to_string(), parsed.clone());
     }
-    Ok((key, fingerprint))
+    Ok(parsed)
 }
 
 /// SHA-256 of `bytes`.
