@@ -25,10 +25,10 @@ test: lint unit node-test ## Format, lint, unit + end-to-end tests, Node launche
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-features --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --all-features
+	$(CARGO) test --workspace
 
 node-test:
 	@if command -v node >/dev/null 2>&1; then \

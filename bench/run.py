@@ -217,7 +217,7 @@ def run_step(cmd: list[str], cwd: Path = ROOT) -> None:
 
 def build_project(args) -> None:
     if args.emulator is None:
-        run_step(["cargo", "build", "--release", "--features", "emulator", "--bin", "adobe-emulator"])
+        run_step(["cargo", "build", "--release", "-p", "adobe-emulator"])
     if args.ims_action is None:
         if makefile_has("build"):
             run_step(["make", "build"])

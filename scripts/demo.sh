@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== building ims-action and adobe-emulator" >&2
-cargo build --quiet --features emulator --bin ims-action --bin adobe-emulator
+cargo build --quiet --workspace --bin ims-action --bin adobe-emulator
 bin=target/debug/ims-action
 emu=target/debug/adobe-emulator
 

@@ -448,9 +448,8 @@ mod tests {
         assert!(matches!(tls_config_with(None).root_certs(), RootCerts::WebPki));
         let missing = tls_config_with(Some(std::ffi::OsStr::new("/nonexistent/bundle.pem")));
         assert!(matches!(missing.root_certs(), RootCerts::WebPki));
-        #[cfg(feature = "emulator")]
         {
-            use crate::emulator::keys;
+            use adobe_emulator::keys;
             let key = keys::rsa(2048);
             let pem = keys::certificate_pem(&key, 0, 4_000_000_000);
             let path = std::env::temp_dir().join(format!("ims-action-ca-{}.pem", std::process::id()));

@@ -34,9 +34,6 @@ pub mod time;
 pub mod token;
 pub mod web;
 
-#[cfg(feature = "emulator")]
-pub mod emulator;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::time::Duration;

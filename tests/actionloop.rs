@@ -1,7 +1,6 @@
 //! The actionloop runtime, end to end: the `ims-action` binary driven exactly as the OpenWhisk
 //! actionloop proxy drives it (no arguments, results on fd 3, logs on stdout/stderr, an
 //! environment made only of `__OW_*` values plus the host allowlist), against the emulator.
-#![cfg(feature = "emulator")]
 
 mod common;
 

@@ -1,6 +1,5 @@
 //! AEM as a Cloud Service service credentials (the AEM Developer Console JSON) → AEM content and
 //! → AEM Data Service quota, end to end against the emulator.
-#![cfg(feature = "emulator")]
 
 mod common;
 
@@ -9,10 +8,10 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use adobe_emulator::keys;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
-use ims_action::emulator::keys;
 use ims_action::endpoint::AllowList;
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};

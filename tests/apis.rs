@@ -1,6 +1,5 @@
 //! Operations (`OPERATION`: aem-quota, analytics-report, aem-get), credential choice
 //! (`AUTH_METHOD`, precedence) and the endpoint allowlist, end to end against the emulator.
-#![cfg(feature = "emulator")]
 
 mod common;
 
@@ -258,7 +257,7 @@ fn an_analytics_error_is_passed_through() {
     let w = World::new();
     w.emu.inject_fault(
         &reports_path(&w),
-        ims_action::emulator::Fault::Status {
+        adobe_emulator::Fault::Status {
             status: 429,
             retry_after: Some("120".into()),
             body: Some(r#"{"errorCode":"429050","errorDescription":"Too many requests"}"#.into()),

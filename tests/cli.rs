@@ -1,6 +1,5 @@
 //! The local CLI (`ims-action invoke` / `ims-action token`) as a developer runs it: params file,
 //! `.env` file, `ext.config.yaml` inputs with `$VAR` / `${VAR}`, exit codes and output shape.
-#![cfg(feature = "emulator")]
 
 mod common;
 

@@ -1,6 +1,5 @@
 //! Developer token (AEM Developer Console → Local token) → AEM content, end to end against the
 //! emulator. No IMS call: the token is used as is.
-#![cfg(feature = "emulator")]
 
 mod common;
 

@@ -11,7 +11,6 @@
 //! * `IMS_ACTION_ALLOW_HOSTS` given as a param changes nothing.
 //! * `ALLOWED_IMS_ORGS` (param, or the environment, which wins) refuses other orgs' web callers
 //!   with 403 before any credential is used.
-#![cfg(feature = "emulator")]
 
 mod common;
 

@@ -9,7 +9,6 @@
 //! like the OpenWhisk proxy drives it (no arguments, results on file descriptor 3, an empty
 //! environment but for the allowlist), checking after every case that the same process still
 //! answers a good activation.
-#![cfg(feature = "emulator")]
 
 mod common;
 
@@ -19,10 +18,10 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use adobe_emulator::{Fault, keys};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::*;
-use ims_action::emulator::{Fault, keys};
 use ims_action::runtime::actionloop::serve;
 use ims_action::{Action, Activation};
 use serde_json::{Value, json};

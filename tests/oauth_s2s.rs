@@ -1,12 +1,11 @@
 //! OAuth server-to-server → AEM Data Service, end to end against the emulator.
-#![cfg(feature = "emulator")]
 
 mod common;
 
 use std::time::Duration;
 
+use adobe_emulator::Fault;
 use common::*;
-use ims_action::emulator::Fault;
 use serde_json::{Value, json};
 
 const QUOTA: &str = "/adobe/stats/statistics/contentRequestsQuota";

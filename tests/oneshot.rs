@@ -1,7 +1,6 @@
 //! The one-shot runtime (dockerskeleton `--native`), end to end: one process per activation,
 //! params as `argv[1]` or one JSON line on stdin, the result on the last line of stdout, tokens
 //! shared between processes through a private file cache.
-#![cfg(feature = "emulator")]
 
 mod common;
 
@@ -11,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use adobe_emulator::Fault;
 use common::*;
-use ims_action::emulator::Fault;
 use serde_json::{Value, json};
 
 fn now_ms() -> u64 {

@@ -2,15 +2,14 @@
 //! honoured when it fits and passed back when it does not, unreachable or slow upstreams
 //! answered with a clear 502/504 before the platform's deadline, client errors not retried,
 //! oversized bodies refused.
-#![cfg(feature = "emulator")]
 
 mod common;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use adobe_emulator::Fault;
 use common::*;
-use ims_action::emulator::Fault;
 use ims_action::endpoint::AllowList;
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};

@@ -13,7 +13,6 @@
 //! and cookie. Each is looked for raw, base64 (standard and URL-safe, padded or not),
 //! percent-encoded and hex, in the text as printed, with whitespace removed, and inside
 //! hexdumps decoded back to bytes (ureq-proto's TRACE dump splits a token over 16-byte lines).
-#![cfg(feature = "emulator")]
 
 mod common;
 
@@ -22,11 +21,11 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
+use adobe_emulator::Fault;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::*;
 use ims_action::Activation;
-use ims_action::emulator::Fault;
 use ims_action::token::ims::percent_encode_into;
 use serde_json::{Value, json};
 

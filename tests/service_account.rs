@@ -1,17 +1,16 @@
 //! Service Account (JWT) → Analytics 2.0 report, end to end against the emulator: the JWT the
 //! action signs, the key shapes it reads, the keys it refuses, and the exchange's expiry unit.
-#![cfg(feature = "emulator")]
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use adobe_emulator::{JwtClient, keys};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
 use ims_action::Activation;
-use ims_action::emulator::{JwtClient, keys};
 use ims_action::token::{CacheKey, TokenCache};
 use serde_json::{Value, json};
 

@@ -1,15 +1,14 @@
 //! The token cache, end to end in-process: one token per credential for its whole life, a new
 //! one when the secret rotates or the API refuses it, nothing cached from a failure, and the
 //! earlier of the two expiries (the response's `expires_in`, the token's own payload) wins.
-#![cfg(feature = "emulator")]
 
 mod common;
 
 use std::time::Duration;
 
+use adobe_emulator::{Fault, OAuthClient};
 use common::*;
 use ims_action::Activation;
-use ims_action::emulator::{Fault, OAuthClient};
 use serde_json::json;
 
 fn client(w: &World) -> String {

@@ -1,7 +1,6 @@
 //! Web actions, end to end: the params OpenWhisk adds for an HTTP caller (`__ow_method`,
 //! `__ow_headers`, `__ow_path`, `__ow_query`, `__ow_body`), the caller's org check, what a raw
 //! body may and may not set, and what never reaches the logs.
-#![cfg(feature = "emulator")]
 
 mod common;
 

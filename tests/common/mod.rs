@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use ims_action::emulator::{DemoCredentials, Emulator};
+use adobe_emulator::{DemoCredentials, Emulator};
 use ims_action::endpoint::AllowList;
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};

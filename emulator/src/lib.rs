@@ -2,7 +2,7 @@
 //! AEM author) used by integration tests, `make demo` and benchmarks.
 //!
 //! Everything is served from one plain-HTTP port. The checks mirror what Adobe documents (see
-//! `shared/reference/ims.md`) closely enough that a client which passes against the emulator
+//! `docs/adobe-protocols.md` in the repository) closely enough that a client which passes against the emulator
 //! sends the requests Adobe expects; the fake data behind them is deliberately thin.
 //!
 //! Tests drive it through [`Emulator`]; shell scripts and benchmarks through the control

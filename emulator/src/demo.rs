@@ -258,8 +258,8 @@ mod tests {
             "aud": format!("{base}/c/{}", integration["technicalAccount"]["clientId"].as_str().unwrap()),
             format!("{base}/s/ent_aem_cloud_api"): true,
         });
-        let jwt = crate::emulator::ims::tests::sign(&claims, &demo.jwt_key);
-        let claims_back = crate::emulator::ims::verify_jwt(&jwt, &demo.aem, emulator.state.now_ms()).unwrap();
+        let jwt = crate::ims::tests::sign(&claims, &demo.jwt_key);
+        let claims_back = crate::ims::verify_jwt(&jwt, &demo.aem, emulator.state.now_ms()).unwrap();
         assert_eq!(claims_back, claims);
     }
 }

@@ -253,14 +253,30 @@ fn parse_instant(text: &str) -> Option<(u64, bool)> {
     Some((days_from_civil(y, m, d), midnight))
 }
 
-/// Days since 1970-01-01 (the action's own calendar arithmetic), never before the epoch.
+/// The `time` crate's Julian day of 1970-01-01: the emulator judges the action's calendar
+/// arithmetic, so it uses its own.
+const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+
+/// Days since 1970-01-01 of a civil date, never before the epoch; 0 for a date that does not exist.
 fn days_from_civil(y: i64, m: u32, d: u32) -> u64 {
-    crate::time::days_from_civil(y, m, d).max(0) as u64
+    let date = i32::try_from(y).ok().and_then(|y| {
+        let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+        time::Date::from_calendar_date(y, month, u8::try_from(d).ok()?).ok()
+    });
+    date.map_or(0, |d| (d.to_julian_day() - UNIX_EPOCH_JULIAN_DAY).max(0) as u64)
 }
 
 /// (year, month, day) of a day number since 1970-01-01.
 fn civil_from_days(days: u64) -> (i64, u32, u32) {
-    crate::time::civil_from_days(days as i64)
+    let julian = i32::try_from(days).map_or(i32::MAX, |d| d.saturating_add(UNIX_EPOCH_JULIAN_DAY));
+    match time::Date::from_julian_day(julian) {
+        Ok(date) => (
+            i64::from(date.year()),
+            u8::from(date.month()) as u32,
+            date.day() as u32,
+        ),
+        Err(_) => (9999, 12, 31),
+    }
 }
 
 // ---- AEM author ----------------------------------------------------------------------------

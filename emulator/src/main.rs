@@ -1,4 +1,4 @@
-//! `adobe-emulator`: runs the local stand-in for Adobe's servers (see `ims_action::emulator`).
+//! `adobe-emulator`: runs the local stand-in for Adobe's servers (see the `adobe_emulator` library).
 //!
 //! ```text
 //! adobe-emulator [--listen ADDR] [--env-file PATH] [--token-lifetime-secs N] [--exit-on-stdin-eof]
@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ims_action::emulator::{DemoCredentials, Emulator};
+use adobe_emulator::{DemoCredentials, Emulator};
 
 const USAGE: &str = "usage: adobe-emulator [--listen ADDR (default 127.0.0.1:0)] [--env-file PATH] \
                      [--token-lifetime-secs N] [--exit-on-stdin-eof]";

@@ -367,7 +367,7 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
     use super::*;
-    use crate::emulator::keys;
+    use crate::keys;
     use ring::signature::RsaKeyPair;
 
     const ORG: &str = "ORG1@AdobeOrg";
