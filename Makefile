@@ -32,7 +32,7 @@ unit:
 
 node-test:
 	@if command -v node >/dev/null 2>&1; then \
-		$(CARGO) build --quiet --bin ims-action && \
+		$(CARGO) build --quiet --bin ims-action --bin adobe-emulator && \
 		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/; \
 	else \
 		echo "node-test: node is not installed; skipping the Node launcher tests"; \
