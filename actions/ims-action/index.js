@@ -8,7 +8,9 @@
  *     binary's in-memory IMS token cache survives between activations. The launcher lives in a
  *     process-wide registry (globalThis, keyed by the binary's path), not in this module: `aio app
  *     dev` re-requires the module on every call, and each reload must find the same child
- *     instead of starting another one (and fetching another token);
+ *     instead of starting another one (and fetching another token). (So an edit of this file
+ *     takes effect in `aio app dev` after a restart of it; under aio app dev the child runs from
+ *     a copy, so that aio can rebuild the action while it runs, see start());
  *   - per activation, one JSON line on the child's stdin
  *       {"value": params, "namespace", "action_name", "action_version", "activation_id",
  *        "transaction_id", "deadline", "api_key"}
@@ -123,6 +125,18 @@ class Launcher {
 
   /** Start the child: chmod bin/exec, or fall back to a copy in the temp dir (read-only or noexec code dir). */
   async start () {
+    if (process.env.AIO_DEV) {
+      // `aio app dev` (which sets AIO_DEV) copies bin/exec into its build again whenever the
+      // action's code changes, and that copy fails (ETXTBSY) while the file runs: run a copy
+      // of it instead, deleted once running (the process keeps its own reference).
+      const copy = this.copyOf(this.bin)
+      try {
+        this.child = await this.spawn(copy)
+      } finally {
+        fs.rmSync(path.dirname(copy), { recursive: true, force: true })
+      }
+      return
+    }
     let bin = this.bin
     try {
       fs.chmodSync(bin, 0o755)
@@ -144,13 +158,21 @@ class Launcher {
   }
 
   copyToTmp () {
-    if (!this.tmpCopy) {
-      const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-')), 'exec')
-      fs.copyFileSync(this.bin, copy)
-      fs.chmodSync(copy, 0o755)
-      this.tmpCopy = copy
-    }
+    if (!this.tmpCopy) this.tmpCopy = this.copyOf(this.bin)
     return this.tmpCopy
+  }
+
+  /** A fresh executable copy of `bin` in its own folder of the temp dir. */
+  copyOf (bin) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-'))
+    try {
+      fs.copyFileSync(bin, path.join(dir, 'exec'))
+      fs.chmodSync(path.join(dir, 'exec'), 0o755)
+      return path.join(dir, 'exec')
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true })
+      throw err
+    }
   }
 
   /** Spawn `bin` with fd 3 as the reply pipe; resolves once the process runs. */

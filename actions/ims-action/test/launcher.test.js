@@ -496,6 +496,34 @@ test('real binary + emulator: six module reloads (aio app dev) make one child an
   }
 })
 
+test('real binary under aio app dev (AIO_DEV): the child runs from a deleted copy, so aio can replace bin/exec', { skip: REAL_SKIP }, async () => {
+  const dir = actionDir(REAL)
+  const exec = path.join(dir, 'bin', 'exec')
+  const tmp = fs.mkdtempSync(path.join(scratch, 'tmp-'))
+  const saved = { AIO_DEV: process.env.AIO_DEV, TMPDIR: process.env.TMPDIR }
+  Object.assign(process.env, { AIO_DEV: 'true', TMPDIR: tmp })
+  try {
+    assertResult(await call(reload(dir), NO_NETWORK))
+    assert.deepEqual(pidsRunning(exec), [], 'the child does not run bin/exec itself')
+    const children = fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
+      try { return fs.readlinkSync(`/proc/${p}/exe`).startsWith(tmp + path.sep) } catch { return false }
+    })
+    assert.equal(children.length, 1, 'one child runs a copy in the temp dir')
+    assert.match(fs.readlinkSync(`/proc/${children[0]}/exe`), /\(deleted\)$/)
+    assert.deepEqual(fs.readdirSync(tmp), [], 'the copy is gone once the child runs')
+    // What aio-lib-runtime's build does with an `include` when the action changes (fs.copyFileSync
+    // onto the old file): ETXTBSY if the child ran bin/exec itself.
+    fs.copyFileSync(REAL, exec)
+    assertResult(await call(reload(dir), NO_NETWORK))
+    assert.ok(fs.existsSync(`/proc/${children[0]}`), 'the same child answers')
+    const missing = actionDir(null)
+    assert.match((await call(reload(missing), NO_NETWORK)).error.body.error, /run `make launcher`/)
+    assert.deepEqual(fs.readdirSync(tmp), [], 'no folder is left behind for a missing bin/exec')
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v
+  }
+})
+
 async function waitForExit (pid) {
   for (let i = 0; i < 200; i++) {
     try { process.kill(pid, 0) } catch { return }
