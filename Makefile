@@ -21,7 +21,7 @@ launcher: build ## actions/ims-action/bin/exec, for aio app deploy / aio app dev
 demo: ## Run the action against the bundled Adobe emulator, once per credential kind
 	@scripts/demo.sh
 
-test: lint unit node-test ## Format, lint, unit + end-to-end tests, Node launcher tests
+test: lint unit node-test ## Format, lint, unit + end-to-end tests, Node launcher and deploy script tests
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -32,8 +32,8 @@ unit:
 
 node-test:
 	@if command -v node >/dev/null 2>&1; then \
-		$(CARGO) build --quiet --bin ims-action && \
-		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/; \
+		$(CARGO) build --quiet --bin ims-action --bin adobe-emulator && \
+		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/ scripts/test/; \
 	else \
 		echo "node-test: node is not installed; skipping the Node launcher tests"; \
 	fi
