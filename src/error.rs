@@ -16,6 +16,8 @@ pub enum Service {
     Analytics,
     /// An AEM as a Cloud Service author or publish instance.
     Aem,
+    /// Adobe I/O State, when it holds the shared token store (never named to callers).
+    AdobeState,
 }
 
 impl fmt::Display for Service {
@@ -25,6 +27,7 @@ impl fmt::Display for Service {
             Service::AemDataService => "AEM Data Service",
             Service::Analytics => "Analytics",
             Service::Aem => "AEM",
+            Service::AdobeState => "Adobe I/O State",
         })
     }
 }
