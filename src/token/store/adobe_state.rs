@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-use super::backend::{Backend, Call, Poll, StoreError};
+use super::backend::{Backend, Call, ClaimOutcome, Poll, StoreError};
 use crate::error::{Error, Service};
 use crate::http::{Method, Request, Response};
 
@@ -29,10 +29,9 @@ use crate::http::{Method, Request, Response};
 pub const ENDPOINT_ENV: &str = "AIO_STATE_ENDPOINT";
 /// Adobe I/O State's longest TTL (`MAX_TTL`, 365 days).
 pub const MAX_TTL_SECS: u64 = 31_536_000;
-/// The longest settle time of a claim.
+/// The settle time of a claim: our own read and write's time, within these bounds.
+const MIN_SETTLE: Duration = Duration::from_millis(10);
 const MAX_SETTLE: Duration = Duration::from_millis(100);
-/// Used when the operation has no deadline: no request waits longer.
-const UNBOUNDED_FALLBACK: Duration = Duration::from_secs(2);
 
 /// The State endpoint for `region`: `AIO_STATE_ENDPOINT` when set (`override_endpoint` stands in
 /// for it), else Adobe's public host, or the internal one inside Adobe I/O Runtime.
@@ -152,32 +151,29 @@ impl Backend for StateStore {
         Ok(())
     }
 
-    /// State has no compare-and-set: a free lock is written, then read back after a settle time
-    /// as long as our own read and write took (at most [`MAX_SETTLE`]); the claim is ours only
-    /// if our value is still there. Claimers whose writes land within that time of each other
-    /// see the last one's value, so exactly one goes on. One whose read came before another's
-    /// write and whose write came more than a settle time later also goes on: then two fetch.
-    fn claim(&self, lock: &str, owner: &str, ttl: Duration, call: &Call) -> Result<bool, StoreError> {
+    /// State has no compare-and-set: a free lock is written, and read back ([`Self::confirm`])
+    /// after a settle time as long as our own read and write took (10 to 100 ms); the claim is
+    /// ours only if our value is still there. Claimers whose writes land within that time of
+    /// each other all read the last one's value, so exactly one goes on. One whose read came
+    /// before another's write and whose write came more than a settle time after it goes on
+    /// too: then two fetch.
+    fn claim(&self, lock: &str, owner: &str, ttl: Duration, call: &Call) -> Result<ClaimOutcome, StoreError> {
         let started = Instant::now();
         if self.get(lock, call)?.is_some() {
-            return Ok(false);
+            return Ok(ClaimOutcome::Lost);
         }
         // Rounded up: State's expiry is coarse (about a second), and a lock must outlive the claim.
         let ttl_secs = ttl.as_millis().div_ceil(1000).max(1) as u64;
-        let resp = self.send(
-            Method::Put,
-            lock,
-            Some((owner.as_bytes().to_vec(), ttl_secs)),
-            call,
-        )?;
-        if resp.status == 404 {
+        let value = Some((owner.as_bytes().to_vec(), ttl_secs));
+        if self.send(Method::Put, lock, value, call)?.status == 404 {
             return Err(StoreError::Status(404));
         }
-        let settle = started.elapsed().min(MAX_SETTLE);
-        if call.time_left(UNBOUNDED_FALLBACK) <= settle {
-            return Ok(false);
-        }
-        std::thread::sleep(settle);
+        Ok(ClaimOutcome::Settle(
+            started.elapsed().clamp(MIN_SETTLE, MAX_SETTLE),
+        ))
+    }
+
+    fn confirm(&self, lock: &str, owner: &str, call: &Call) -> Result<bool, StoreError> {
         Ok(self.get(lock, call)?.as_deref() == Some(owner.as_bytes()))
     }
 

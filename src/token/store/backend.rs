@@ -34,6 +34,17 @@ pub struct Poll {
     pub locked: Option<bool>,
 }
 
+/// How a claim on a lock went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Ours.
+    Won,
+    /// Someone else's.
+    Lost,
+    /// Written, to be confirmed after this settle time (a store without compare-and-set).
+    Settle(Duration),
+}
+
 /// Why a store operation failed. No variant carries anything the store sent back: a store at an
 /// address a caller chose could echo a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +91,13 @@ pub trait Backend: Send + Sync {
     /// Removes `name` if it still holds `value` (Redis: atomically; Adobe I/O State: read, then
     /// delete).
     fn delete_if(&self, name: &str, value: &[u8], call: &Call) -> Result<(), StoreError>;
-    /// Claims the lock `lock` for `owner` during `ttl`; `true` when the claim is ours.
-    fn claim(&self, lock: &str, owner: &str, ttl: Duration, call: &Call) -> Result<bool, StoreError>;
+    /// Claims the lock `lock` for `owner` during `ttl`.
+    fn claim(&self, lock: &str, owner: &str, ttl: Duration, call: &Call) -> Result<ClaimOutcome, StoreError>;
+    /// After [`ClaimOutcome::Settle`] and its wait: whether the claim is still `owner`'s.
+    fn confirm(&self, lock: &str, owner: &str, call: &Call) -> Result<bool, StoreError> {
+        let _ = (lock, owner, call);
+        Ok(true)
+    }
     /// Releases `lock` if `owner` still holds it (best effort where the store cannot compare).
     fn release(&self, lock: &str, owner: &str, call: &Call) -> Result<(), StoreError>;
     /// The entry, and whether its lock is still held when the store can say in the same trip.

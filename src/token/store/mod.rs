@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backend::{Backend, Call, StoreError};
+use backend::{Backend, Call, ClaimOutcome, StoreError};
 use envelope::Envelope;
 use setting::Setting;
 
@@ -416,9 +416,20 @@ impl Session<'_> {
         }
     }
 
-    /// Claims fetching the token for `env`.
+    /// Claims fetching the token for `env`. A store without compare-and-set asks for a settle
+    /// time before the claim is confirmed: that is waiting, not the store's cost.
     pub fn claim(&mut self, env: &Envelope, owner: &str) -> Claim {
-        match self.op(None, false, |b, c| b.claim(&env.lock_name, owner, LOCK_TTL, c)) {
+        let settle = match self.op(None, false, |b, c| b.claim(&env.lock_name, owner, LOCK_TTL, c)) {
+            Some(ClaimOutcome::Won) => return Claim::Ours,
+            Some(ClaimOutcome::Lost) => return Claim::Taken,
+            Some(ClaimOutcome::Settle(settle)) => settle,
+            None => return Claim::Unavailable,
+        };
+        if self.budget.left().is_some_and(|left| left <= settle * 2) {
+            return Claim::Unavailable;
+        }
+        std::thread::sleep(settle);
+        match self.op(None, false, |b, c| b.confirm(&env.lock_name, owner, c)) {
             Some(true) => Claim::Ours,
             Some(false) => Claim::Taken,
             None => Claim::Unavailable,

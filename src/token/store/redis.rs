@@ -18,7 +18,7 @@ use std::time::Duration;
 use base64::Engine;
 use redis::{Client, Connection, IntoConnectionInfo, Value as Reply};
 
-use super::backend::{Backend, Call, Poll, StoreError};
+use super::backend::{Backend, Call, ClaimOutcome, Poll, StoreError};
 use crate::secret::Secret;
 
 /// Deletes KEYS[1] only while it holds ARGV[1].
@@ -143,7 +143,7 @@ impl Backend for RedisStore {
         expect_int(reply)
     }
 
-    fn claim(&self, lock: &str, owner: &str, ttl: Duration, call: &Call) -> Result<bool, StoreError> {
+    fn claim(&self, lock: &str, owner: &str, ttl: Duration, call: &Call) -> Result<ClaimOutcome, StoreError> {
         let reply: Reply = self.with_connection(call, |c| {
             redis::cmd("SET")
                 .arg(lock)
@@ -154,9 +154,9 @@ impl Backend for RedisStore {
                 .query(c)
         })?;
         match reply {
-            Reply::Okay => Ok(true),
-            Reply::Nil => Ok(false),
-            Reply::SimpleString(s) if s == "OK" => Ok(true),
+            Reply::Okay => Ok(ClaimOutcome::Won),
+            Reply::Nil => Ok(ClaimOutcome::Lost),
+            Reply::SimpleString(s) if s == "OK" => Ok(ClaimOutcome::Won),
             _ => Err(StoreError::Garbage("an unexpected reply to SET NX")),
         }
     }
