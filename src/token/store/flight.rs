@@ -34,6 +34,12 @@ pub fn token(
     for _ in 0..CLAIM_ROUNDS {
         match session.claim(&env, &owner) {
             Claim::Ours => {
+                // Another container may have fetched, stored and let go between our read and
+                // our claim: look once more before asking IMS.
+                if let Some(token) = session.read(&env, refused) {
+                    session.release(&env, &owner);
+                    return Ok(keep(token));
+                }
                 let fetched = fetch();
                 if let Ok(token) = &fetched {
                     session.write(&env, token);

@@ -5,10 +5,12 @@
 //!
 //! The store learns nothing: entries are sealed with a key only the credential's holder can
 //! derive, under a name only it can compute ([`envelope`]). And it is never a new way to fail:
-//! its own requests cost an activation at most [`STORE_ALLOWANCE`] in all, any failure sends the
-//! activation on to IMS, a failed store is left alone for [`COOL_OFF`] (or its `Retry-After`),
-//! and that is logged once per process at WARN; waiting for another container's fetch is
-//! bounded by that fetch ([`LOCK_TTL`]) and by the deadline.
+//! its own requests cost an activation at most [`STORE_ALLOWANCE`] in all (under 200 ms), any
+//! failure sends the activation on to IMS, a failed store is left alone for [`COOL_OFF`] (or its
+//! `Retry-After`), and that is logged once per process at WARN; waiting for another container's
+//! fetch is bounded by that fetch ([`LOCK_TTL`]) and by the deadline.
+//!
+//! Timing-dependent rules (expiry, refresh) read a [`Clock`] that tests can hold.
 
 pub mod adobe_state;
 pub mod backend;
@@ -31,8 +33,9 @@ use crate::secret::Secret;
 use crate::token::AccessToken;
 
 /// The store's own requests may cost one activation this much in all (waiting for another
-/// container's fetch aside).
-pub const STORE_ALLOWANCE: Duration = Duration::from_millis(200);
+/// container's fetch aside). The promise is 200 ms; timers overshoot by a few ms, and trying
+/// costs a little besides the requests (measured: a hung store adds 190-200 ms in all).
+pub const STORE_ALLOWANCE: Duration = Duration::from_millis(180);
 /// Below this much allowance or time left, no store request is started.
 pub const MIN_STORE_ATTEMPT: Duration = Duration::from_millis(5);
 /// How long a claim on fetching a token lasts: about one slow IMS round trip. A claimer that

@@ -99,7 +99,11 @@ impl RedisStore {
         }
         let connection = match slot {
             Some(c) => c,
-            None => slot.insert(self.client.get_connection_with_timeout(left)?),
+            None => {
+                resolve_within(self.client.get_connection_info().addr(), left)?;
+                let left = call.time_left(UNBOUNDED_FALLBACK);
+                slot.insert(self.client.get_connection_with_timeout(left)?)
+            }
         };
         let left = call.time_left(UNBOUNDED_FALLBACK).max(Duration::from_millis(1));
         let outcome = connection
@@ -202,6 +206,38 @@ fn expect_int(reply: Reply) -> Result<(), StoreError> {
     match reply {
         Reply::Int(_) => Ok(()),
         _ => Err(StoreError::Garbage("an unexpected reply to EVAL")),
+    }
+}
+
+/// Looks the host name up on a thread of its own, waiting at most `timeout`: `redis-rs`
+/// resolves without one, and a hanging DNS server must not hold the activation. (The lookup
+/// it then makes itself is answered from the resolver's fresh state; an IP needs none.)
+fn resolve_within(addr: &redis::ConnectionAddr, timeout: Duration) -> redis::RedisResult<()> {
+    let (host, port) = match addr {
+        redis::ConnectionAddr::Tcp(host, port) | redis::ConnectionAddr::TcpTls { host, port, .. } => {
+            (host.clone(), *port)
+        }
+        _ => return Ok(()),
+    };
+    if host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("redis-dns".into())
+        .spawn(move || {
+            let found = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .map(|mut addrs| addrs.next().is_some())
+                .unwrap_or(false);
+            let _ = tx.send(found);
+        });
+    if spawned.is_err() {
+        return Ok(());
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "host not found").into()),
+        Err(_) => Err(timed_out()),
     }
 }
 

@@ -134,6 +134,12 @@ mod tests {
     }
 
     #[test]
+    fn the_input_counts_as_a_secret_in_dumps_and_results() {
+        // Its name holds "TOKEN": the debug param dump hides it and results are scrubbed of it.
+        assert!(crate::redact::is_secret_key(STORE_SETTING));
+    }
+
+    #[test]
     fn errors_never_quote_the_value() {
         for bad in [
             "redis://user:hunter2-secret@/x",
