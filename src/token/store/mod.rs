@@ -34,7 +34,7 @@ use crate::token::AccessToken;
 
 /// The store's own requests may cost one activation this much in all (waiting for another
 /// container's fetch aside). The promise is 200 ms; timers overshoot by a few ms, and trying
-/// costs a little besides the requests (measured: a hung store adds 190-200 ms in all).
+/// costs a little besides the requests (measured: a hung store adds 185-190 ms in all).
 pub const STORE_ALLOWANCE: Duration = Duration::from_millis(180);
 /// Below this much allowance or time left, no store request is started.
 pub const MIN_STORE_ATTEMPT: Duration = Duration::from_millis(5);
@@ -318,11 +318,6 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// What the store's own requests have cost this activation so far.
-    pub fn spent(&self) -> Duration {
-        STORE_ALLOWANCE.saturating_sub(self.allowance)
-    }
-
     fn now_ms(&self) -> u64 {
         (self.clock)()
     }
