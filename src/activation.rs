@@ -1,10 +1,14 @@
 //! What the platform tells us about one activation: its id and, above all, its deadline.
 //! In actionloop mode these come with each activation line (the process environment belongs
 //! to the first activation only and goes stale); in one-shot mode from `__OW_*` variables.
+//! The namespace and its API key (OpenWhisk sends the key only to actions annotated
+//! `provide-api-key`) are what Adobe I/O State, the shared token store, authenticates with.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+use crate::secret::Secret;
 
 /// The context of one activation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,17 +19,37 @@ pub struct Activation {
     pub action_name: Option<String>,
     /// When the platform kills the activation, as milliseconds since the Unix epoch.
     pub deadline_ms: Option<u64>,
+    /// `namespace` (`__OW_NAMESPACE`).
+    pub namespace: Option<String>,
+    /// `api_key` (`__OW_API_KEY`): `uuid:secret`, present only with `provide-api-key`.
+    pub api_key: Option<Secret>,
 }
 
 impl Activation {
-    /// The context of a one-shot process: `__OW_DEADLINE`, `__OW_ACTIVATION_ID`, `__OW_ACTION_NAME`.
+    /// The context of a one-shot process: `__OW_DEADLINE`, `__OW_ACTIVATION_ID`,
+    /// `__OW_ACTION_NAME`, `__OW_NAMESPACE`, `__OW_API_KEY`.
     pub fn from_env() -> Activation {
         let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
         Activation {
             activation_id: var("__OW_ACTIVATION_ID"),
             action_name: var("__OW_ACTION_NAME"),
             deadline_ms: var("__OW_DEADLINE").and_then(|d| parse_deadline(&Value::String(d))),
+            namespace: var("__OW_NAMESPACE"),
+            api_key: var("__OW_API_KEY").map(Secret::new),
         }
+    }
+
+    /// This activation's namespace and API key, else the process environment's (`__OW_NAMESPACE`,
+    /// `__OW_API_KEY`): an actionloop line carries them only when the platform sends them, and
+    /// they never change within a container, so the environment the process started with holds.
+    pub fn namespace_and_key(&self) -> Option<(String, Secret)> {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let namespace = self.namespace.clone().or_else(|| var("__OW_NAMESPACE"))?;
+        let key = self
+            .api_key
+            .clone()
+            .or_else(|| var("__OW_API_KEY").map(Secret::new))?;
+        Some((namespace, key))
     }
 
     /// The time left before the deadline, measured now; `None` without a deadline.

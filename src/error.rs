@@ -19,6 +19,8 @@ pub enum Service {
     Analytics,
     /// An AEM as a Cloud Service author or publish instance.
     Aem,
+    /// Adobe I/O State, when it holds the shared token store (never named to callers).
+    AdobeState,
 }
 
 impl fmt::Display for Service {
@@ -28,6 +30,7 @@ impl fmt::Display for Service {
             Service::AemDataService => "AEM Data Service",
             Service::Analytics => "Analytics",
             Service::Aem => "AEM",
+            Service::AdobeState => "Adobe I/O State",
         })
     }
 }

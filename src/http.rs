@@ -37,6 +37,8 @@ pub struct Budget {
     end: Option<Instant>,
     /// Total time for one request.
     pub request_timeout: Duration,
+    /// Below this much time left, no request (or retry) is started.
+    min_attempt: Duration,
 }
 
 impl Budget {
@@ -47,6 +49,19 @@ impl Budget {
                 .deadline_instant()
                 .map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or_else(Instant::now)),
             request_timeout,
+            min_attempt: MIN_ATTEMPT_TIME,
+        }
+    }
+
+    /// A slice of this budget for requests that must cost little (the token store's): it ends
+    /// `max` from now or when this one does, whichever comes first, and a request may start
+    /// with as little as `min_attempt` left.
+    pub fn slice(&self, max: Duration, min_attempt: Duration) -> Budget {
+        let cap = Instant::now() + max;
+        Budget {
+            end: Some(self.end.map_or(cap, |end| end.min(cap))),
+            request_timeout: self.request_timeout.min(max),
+            min_attempt,
         }
     }
 
@@ -59,7 +74,7 @@ impl Budget {
     fn next_attempt(&self, service: Service) -> Result<Duration, Error> {
         match self.left() {
             None => Ok(self.request_timeout),
-            Some(left) if left >= MIN_ATTEMPT_TIME => Ok(left.min(self.request_timeout)),
+            Some(left) if left >= self.min_attempt => Ok(left.min(self.request_timeout)),
             Some(_) => Err(Error::Timeout {
                 service,
                 detail: "no time left before the activation deadline".into(),
@@ -71,7 +86,7 @@ impl Budget {
     fn can_wait(&self, wait: Duration) -> bool {
         match self.left() {
             None => wait <= self.request_timeout,
-            Some(left) => wait + MIN_ATTEMPT_TIME <= left,
+            Some(left) => wait + self.min_attempt <= left,
         }
     }
 }
@@ -83,6 +98,10 @@ pub enum Method {
     Get,
     /// POST
     Post,
+    /// PUT (the token store's writes)
+    Put,
+    /// DELETE (the token store's removals)
+    Delete,
 }
 
 /// One request to an upstream.
@@ -95,7 +114,7 @@ pub struct Request<'a> {
     pub url: String,
     /// Extra headers. Values may be secrets: they are never logged.
     pub headers: Vec<(&'static str, String)>,
-    /// Content type and body, for POST.
+    /// Content type and body, for POST and PUT.
     pub body: Option<(&'static str, Vec<u8>)>,
     /// Whether repeating the request is harmless.
     pub retryable: bool,
@@ -258,35 +277,10 @@ impl HttpClient {
     fn attempt(&self, req: &Request, timeout: Duration) -> Result<Response, Failure> {
         let service = req.service;
         let result = match req.method {
-            Method::Get => {
-                let mut builder = self.agent.get(&req.url);
-                for (name, value) in &req.headers {
-                    builder = builder.header(*name, value);
-                }
-                builder
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
-                    .build()
-                    .call()
-            }
-            Method::Post => {
-                let mut builder = self.agent.post(&req.url);
-                for (name, value) in &req.headers {
-                    builder = builder.header(*name, value);
-                }
-                let (content_type, body) = match &req.body {
-                    Some((ct, body)) => (*ct, body.as_slice()),
-                    None => ("application/octet-stream", &[][..]),
-                };
-                builder
-                    .header("content-type", content_type)
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
-                    .build()
-                    .send(body)
-            }
+            Method::Get => call_without_body(self.agent.get(&req.url), req, timeout),
+            Method::Delete => call_without_body(self.agent.delete(&req.url), req, timeout),
+            Method::Post => send_with_body(self.agent.post(&req.url), req, timeout),
+            Method::Put => send_with_body(self.agent.put(&req.url), req, timeout),
         };
         let mut resp = result.map_err(|e| classify(service, e, timeout))?;
         let header = |name: &str| {
@@ -329,6 +323,43 @@ impl HttpClient {
             debug_id,
         })
     }
+}
+
+fn call_without_body(
+    mut builder: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    req: &Request,
+    timeout: Duration,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    for (name, value) in &req.headers {
+        builder = builder.header(*name, value);
+    }
+    builder
+        .config()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
+        .build()
+        .call()
+}
+
+fn send_with_body(
+    mut builder: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    req: &Request,
+    timeout: Duration,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    for (name, value) in &req.headers {
+        builder = builder.header(*name, value);
+    }
+    let (content_type, body) = match &req.body {
+        Some((ct, body)) => (*ct, body.as_slice()),
+        None => ("application/octet-stream", &[][..]),
+    };
+    builder
+        .header("content-type", content_type)
+        .config()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
+        .build()
+        .send(body)
 }
 
 /// Sorts a transport error into transient (worth a retry) or final.
@@ -463,6 +494,28 @@ mod tests {
                 _ => panic!("expected the built-in roots plus the bundle"),
             }
         }
+    }
+
+    #[test]
+    fn a_slice_ends_first_and_may_start_with_little_time() {
+        let whole = Budget::new(&Activation::default(), DEFAULT_REQUEST_TIMEOUT);
+        let slice = whole.slice(Duration::from_millis(150), Duration::from_millis(5));
+        assert!(slice.left().is_some_and(|l| l <= Duration::from_millis(150)));
+        assert_eq!(slice.request_timeout, Duration::from_millis(150));
+        assert!(slice.next_attempt(Service::AdobeState).is_ok());
+        // A slice of a spent budget is spent too.
+        let spent = Budget::new(
+            &Activation {
+                deadline_ms: Some(1),
+                ..Activation::default()
+            },
+            DEFAULT_REQUEST_TIMEOUT,
+        );
+        let slice = spent.slice(Duration::from_millis(150), Duration::from_millis(5));
+        assert!(matches!(
+            slice.next_attempt(Service::AdobeState),
+            Err(Error::Timeout { .. })
+        ));
     }
 
     #[test]

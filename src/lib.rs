@@ -51,14 +51,16 @@ use endpoint::AllowList;
 use http::{Budget, HttpClient};
 use params::{InputCheck, Params};
 use seal::Sealing;
+use token::store::{Session, SharedStores, flight, setting};
 use token::{AccessToken, CacheKey, TokenCache};
 
 /// Inputs the action itself reads, besides the credentials' and the operations'.
-const ACTION_INPUTS: [&str; 4] = [
+const ACTION_INPUTS: [&str; 5] = [
     "LOG_LEVEL",
     "HTTP_TIMEOUT_MS",
     web::ALLOWED_ORGS,
     seal::CALLER_INPUTS,
+    token::store::setting::STORE_SETTING,
 ];
 
 /// Inputs a caller may always set (harmless, and meaningful only as a request).
@@ -89,13 +91,14 @@ pub fn main(params: Value) -> Value {
 }
 
 /// The action and what it keeps between activations: the HTTP agent, the token cache, the
-/// endpoint allowlist (from the process environment, never from params) and the deployment's
-/// seal.
+/// shared token stores, the endpoint allowlist (from the process environment, never from params)
+/// and the deployment's seal.
 pub struct Action {
     allow: AllowList,
     http: HttpClient,
     tokens: TokenCache,
     sealing: Sealing,
+    shared: SharedStores,
 }
 
 impl Action {
@@ -106,6 +109,7 @@ impl Action {
             http: HttpClient::new(),
             tokens,
             sealing: Sealing::Unsealed,
+            shared: SharedStores::from_env(),
         }
     }
 
@@ -113,6 +117,17 @@ impl Action {
     pub fn with_sealing(mut self, sealing: Sealing) -> Action {
         self.sealing = sealing;
         self
+    }
+
+    /// The same action with other shared token stores (another State endpoint, a test clock).
+    pub fn with_shared_stores(mut self, shared: SharedStores) -> Action {
+        self.shared = shared;
+        self
+    }
+
+    /// The shared token stores, for their counters.
+    pub fn shared_stores(&self) -> &SharedStores {
+        &self.shared
     }
 
     /// The same action with another HTTP client (e.g. [`HttpClient::offline`] for fuzzing).
@@ -200,16 +215,18 @@ impl Action {
         };
         let budget = Budget::new(activation, timeout);
         let key = token::cache_key(&creds);
-        let token = self.cached_token(&creds, &key, &budget)?;
+        let mut store = self.token_store(&params, &creds, activation, &budget);
+        let token = self.cached_token(&creds, &key, &budget, store.as_mut())?;
         match operation.call(&self.http, &token, &creds, &budget) {
-            // A token the API refuses is dropped, fetched again once, and the call retried once.
+            // A token the API refuses is dropped from every layer, fetched again once, and the
+            // call retried once.
             Err(Error::Upstream { status: 401, .. }) if !matches!(creds, Credentials::DevToken(_)) => {
                 log::info!(
                     "{} refused the cached token (401): getting a new one",
                     operation.service()
                 );
-                self.tokens.remove(&key);
-                let token = self.fresh_token(&creds, &key, &budget)?;
+                flight::forget(&self.tokens, &key, store.as_mut(), &token);
+                let token = self.fresh_token(&creds, &key, &budget, store.as_mut(), Some(&token))?;
                 operation.call(&self.http, &token, &creds, &budget)
             }
             other => other,
@@ -230,7 +247,8 @@ impl Action {
         let creds = creds
             .ok_or_else(|| Error::Internal("credentials passed their check but did not parse".into()))?;
         let budget = Budget::new(activation, timeout);
-        self.cached_token(&creds, &token::cache_key(&creds), &budget)
+        let mut store = self.token_store(&params, &creds, activation, &budget);
+        self.cached_token(&creds, &token::cache_key(&creds), &budget, store.as_mut())
     }
 
     /// Configuration is sealed: with a seal, every known input must be what the deployment bound;
@@ -255,33 +273,56 @@ impl Action {
         }
     }
 
+    /// This activation's shared token store, if one is configured (`IMS_ACTION_TOKEN_STORE`).
+    /// A developer token needs no IMS call, so it is never shared.
+    fn token_store<'a>(
+        &'a self,
+        params: &Params,
+        creds: &Credentials,
+        activation: &Activation,
+        budget: &'a Budget,
+    ) -> Option<Session<'a>> {
+        if matches!(creds, Credentials::DevToken(_)) {
+            return None;
+        }
+        let configured = setting::configured(params);
+        self.shared
+            .session(configured.as_deref(), activation, budget, &self.http)
+    }
+
+    /// Memory (and the one-shot file), then the shared store, then IMS.
     fn cached_token(
         &self,
         creds: &Credentials,
         key: &CacheKey,
         budget: &Budget,
+        store: Option<&mut Session>,
     ) -> Result<AccessToken, Error> {
-        if let Some(token) = self.tokens.get(key, time::now_unix_ms()) {
+        if let Some(token) = self.tokens.get(key, self.shared.now_ms()) {
             log::debug!("using the cached {} token", creds.method());
             return Ok(token);
         }
-        self.fresh_token(creds, key, budget)
+        self.fresh_token(creds, key, budget, store, None)
     }
 
+    /// A token not from memory: from the shared store, another container's fetch, or IMS
+    /// (single-flight). `refused` is one the API just refused, which must not come back.
     fn fresh_token(
         &self,
         creds: &Credentials,
         key: &CacheKey,
         budget: &Budget,
+        store: Option<&mut Session>,
+        refused: Option<&AccessToken>,
     ) -> Result<AccessToken, Error> {
-        match creds {
-            Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),
-            _ => log::info!("getting a new access token ({})", creds.method()),
-        }
         // Only a success is stored: a failed fetch leaves nothing cached.
-        let token = token::fetch(creds, &self.http, budget)?;
-        self.tokens.put(key, &token);
-        Ok(token)
+        flight::token(&self.tokens, key, store, refused, || {
+            match creds {
+                Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),
+                _ => log::info!("getting a new access token ({})", creds.method()),
+            }
+            token::fetch(creds, &self.http, budget)
+        })
     }
 }
 

@@ -7,21 +7,40 @@ use std::fmt;
 /// A secret value. `Debug` and `Display` print `****`; the value is reachable only through
 /// [`Secret::expose`], which makes every use greppable.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    value: String,
+    /// Whether the value as a whole is scrubbed (see [`Secret::private`]).
+    scrubbed: bool,
+}
 
 impl Secret {
     /// Wraps a value (and registers it with the running activation).
     pub fn new(value: impl Into<String>) -> Secret {
-        let secret = Secret(value.into());
-        crate::scrub::register(&secret.0);
+        let secret = Secret {
+            value: value.into(),
+            scrubbed: true,
+        };
+        crate::scrub::register(&secret.value);
         secret
+    }
+
+    /// Wraps a value that is secret only when it holds a secret part, registered on its own (a
+    /// Redis URL and its password): never printed, but not scrubbed as a whole, so that the
+    /// harmless rest (a host in a log line) stays readable.
+    pub fn private(value: impl Into<String>) -> Secret {
+        Secret {
+            value: value.into(),
+            scrubbed: false,
+        }
     }
 
     /// The value itself, for the one place that must send it. A value cached by an earlier
     /// activation is registered with this one here.
     pub fn expose(&self) -> &str {
-        crate::scrub::register(&self.0);
-        &self.0
+        if self.scrubbed {
+            crate::scrub::register(&self.value);
+        }
+        &self.value
     }
 }
 

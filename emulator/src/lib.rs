@@ -1,5 +1,5 @@
 //! `adobe-emulator`: a local stand-in for Adobe's servers (IMS, AEM Data Service, Analytics 2.0,
-//! AEM author) used by integration tests, `make demo` and benchmarks.
+//! AEM author, Adobe I/O State) used by integration tests, `make demo` and benchmarks.
 //!
 //! Everything is served from one plain-HTTP port. The checks mirror what Adobe documents (see
 //! `docs/adobe-protocols.md` in the repository) closely enough that a client which passes against the emulator
@@ -8,6 +8,7 @@
 //! Tests drive it through [`Emulator`]; shell scripts and benchmarks through the control
 //! endpoints (`/__stats`, `/__faults`, `/__clock`, `/__requests`).
 
+mod adobe_state;
 mod apis;
 mod control;
 mod demo;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub use adobe_state::StateEntry;
 pub use demo::DemoCredentials;
 
 use state::State;
@@ -123,6 +125,28 @@ impl Emulator {
     /// Defaults: 86 399 999 ms and 86 400 000 ms (24 h), like IMS.
     pub fn set_token_lifetime(&self, http_expires: Duration, payload_expires: Duration) {
         self.state.set_token_lifetime(http_expires, payload_expires);
+    }
+
+    /// Registers an Adobe I/O State namespace and the API key (`uuid:secret`, as
+    /// `__OW_API_KEY`) that may use it (replaces the key of a namespace already known).
+    pub fn add_state_namespace(&self, namespace: &str, api_key: &str) {
+        self.state.adobe_state.add_namespace(namespace, api_key);
+    }
+
+    /// The unexpired Adobe I/O State entries of `namespace`, raw, sorted by key: what anyone
+    /// holding the namespace's key could read.
+    pub fn state_entries(&self, namespace: &str) -> Vec<StateEntry> {
+        self.state.adobe_state.entries(namespace, self.state.now_ms())
+    }
+
+    /// Writes an Adobe I/O State entry directly, bypassing the API (to tamper with one).
+    pub fn put_state_entry(&self, namespace: &str, entry: StateEntry) {
+        self.state.adobe_state.put(namespace, entry);
+    }
+
+    /// The emulator clock, Unix milliseconds (real time plus [`Emulator::advance_clock`]).
+    pub fn now_ms(&self) -> u64 {
+        self.state.now_ms()
     }
 }
 

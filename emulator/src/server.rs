@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::state::State;
-use super::{Fault, HUGE_BODY_BYTES, RecordedRequest, apis, control, ims};
+use super::{Fault, HUGE_BODY_BYTES, RecordedRequest, adobe_state, apis, control, ims};
 
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -159,6 +159,7 @@ fn route(state: &State, request: &RecordedRequest) -> Response {
             apis::aem_content(state, request)
         }
         _ if path.starts_with("/content/") || path == "/content.json" => apis::aem_content(state, request),
+        _ if path.starts_with("/containers/") => adobe_state::handle(state, request),
         _ => match analytics_company(path) {
             Some(company) => apis::analytics_report(state, request, company),
             None => not_found(),

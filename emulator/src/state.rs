@@ -51,6 +51,8 @@ struct Inner {
 
 /// The state shared by the emulator handle and all connection threads.
 pub(crate) struct State {
+    /// Adobe I/O State's namespaces and values (its own lock).
+    pub adobe_state: super::adobe_state::Store,
     inner: Mutex<Inner>,
     clock_offset_ms: AtomicU64,
     rng: SystemRandom,
@@ -59,6 +61,7 @@ pub(crate) struct State {
 impl State {
     pub fn new() -> State {
         State {
+            adobe_state: Default::default(),
             inner: Mutex::new(Inner::default()),
             clock_offset_ms: AtomicU64::new(0),
             rng: SystemRandom::new(),

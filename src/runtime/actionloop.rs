@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::activation::{Activation, parse_deadline};
 use crate::error::Error;
+use crate::secret::Secret;
 use crate::{Action, result};
 
 /// The largest activation line read; OpenWhisk limits params to 1 MB, so this is generous.
@@ -163,6 +164,13 @@ pub fn parse_activation(line: &[u8]) -> Result<(Value, Activation), Error> {
         activation_id: text(&fields, "activation_id"),
         action_name: text(&fields, "action_name"),
         deadline_ms: fields.get("deadline").and_then(parse_deadline),
+        namespace: text(&fields, "namespace"),
+        // Kept whole (a longer value is no key of ours) and never logged.
+        api_key: fields
+            .get("api_key")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty() && k.len() <= 1024)
+            .map(Secret::new),
     };
     let params = fields.remove("value").unwrap_or_else(|| json!({}));
     Ok((params, activation))
@@ -211,6 +219,17 @@ mod tests {
         );
         assert_eq!(replies[1]["id"], "x2");
         assert_eq!(replies[1]["deadline"], 1_700_000_000_001u64);
+    }
+
+    #[test]
+    fn the_line_carries_the_namespace_and_api_key() {
+        let line = br#"{"value":{},"namespace":"ns1","api_key":"uuid:secret-part","deadline":"1"}"#;
+        let (_, a) = parse_activation(line).unwrap();
+        assert_eq!(a.namespace.as_deref(), Some("ns1"));
+        assert_eq!(a.api_key.as_ref().map(Secret::expose), Some("uuid:secret-part"));
+        assert!(!format!("{a:?}").contains("secret-part"));
+        let (_, a) = parse_activation(br#"{"value":{},"api_key":""}"#).unwrap();
+        assert_eq!(a.api_key, None);
     }
 
     #[test]

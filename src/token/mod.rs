@@ -1,10 +1,11 @@
-//! Access tokens: fetching them from IMS ([`ims`]), signing the JWT assertion ([`jwt`]) and
-//! caching them for their whole life ([`cache`]).
+//! Access tokens: fetching them from IMS ([`ims`]), signing the JWT assertion ([`jwt`]),
+//! caching them for their whole life ([`cache`]) and sharing them between containers ([`store`]).
 
 pub mod cache;
 pub mod ims;
 pub mod jwt;
 mod jwt_ring;
+pub mod store;
 
 use base64::Engine;
 use serde_json::Value;
