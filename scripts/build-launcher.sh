@@ -36,19 +36,15 @@ build-launcher: ****************************************************************
 WARNING
 fi
 
-# seal: writes actions/ims-action/bin/ims-action.seal.json from app.config.yaml and .env with the
-# binary in bin/exec (the launcher points the binary at it through IMS_ACTION_SEAL). A binary from
-# before `ims-action seal` existed does not know the command (`seal --help` fails): then no seal
-# is shipped (an old one would not match the inputs), and such a binary checks none anyway.
+# seal: writes actions/ims-action/bin/ims-action.seal.json from app.config.yaml and .env (the
+# inputs aio will bind, resolved the way aio resolves them) with the binary in bin/exec; the
+# launcher points the binary at it through IMS_ACTION_SEAL. A stale seal is removed first, so
+# that a failure never ships one that does not match the inputs.
 seal() {
     local exec=actions/ims-action/bin/exec out=actions/ims-action/bin/ims-action.seal.json
     local env_args=()
     if [ -f .env ]; then env_args=(--env .env); fi
-    if ! "$exec" seal --help </dev/null >/dev/null 2>&1; then
-        rm -f "$out"
-        echo "build-launcher: warning: $exec has no 'seal' command; shipping no seal" >&2
-        return 0
-    fi
+    rm -f "$out"
     "$exec" seal --config app.config.yaml ${env_args[@]+"${env_args[@]}"} --out "$out"
     echo "build-launcher: $out" >&2
 }

@@ -6,12 +6,18 @@
 #       (what `make build` writes).
 #
 # Writes:
-#   dist/ims-action.zip            `exec` (mode 755) at the zip root: wsk --native / --docker <ActionLoop
-#                                  image>, manifest.yaml (wskdeploy). Both proxies look for ./exec.
-#   dist/ims-action-launcher.zip   index.js + bin/exec: a nodejs:20/22 action (the Node launcher) for
-#                                  `wsk action create --kind nodejs:20` or `aio rt action create`.
-#   dist/blackbox/                 exec + a placeholder index.js: the folder `function` of the
+#   dist/ims-action.zip            `exec` (mode 755) and its seal at the zip root: wsk --native /
+#                                  --docker <ActionLoop image>, manifest.yaml (wskdeploy). Both proxies
+#                                  look for ./exec, and keep the zip's other files next to it.
+#   dist/ims-action-launcher.zip   index.js + bin/exec + bin/ims-action.seal.json: a nodejs:20/22 action
+#                                  (the Node launcher) for `wsk action create --kind nodejs:20`.
+#   dist/blackbox/                 exec + seal + a placeholder index.js: the folder `function` of the
 #                                  blackbox variant in ext.config.yaml (aio zips it itself).
+#
+# The seal (ims-action.seal.json, see the README's Security section) fingerprints every input the
+# deployment binds: manifest.yaml's for the zips (wskdeploy, scripts/deploy-wsk.sh), app.config.yaml's
+# for dist/blackbox (aio), `$VAR`s resolved from the environment and then ENV_FILE (default .env)
+# as the deploy tools resolve them. Package again whenever .env changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +42,18 @@ fi
 mkdir -p dist
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
+
+env_file=${ENV_FILE:-.env}
+env_args=()
+if [ -f "$env_file" ]; then
+    env_args=(--env "$env_file")
+else
+    echo "package: no $env_file: sealing the descriptors' literal inputs only (deploy with no other params)" >&2
+fi
+seal_of() { # CONFIG OUT
+    "$bin" seal --config "$1" ${env_args[@]+"${env_args[@]}"} --out "$2"
+}
+seal_of manifest.yaml "$stage/seal.json"
 
 # zip_dir DIR OUT: zips the contents of DIR (paths relative to DIR) into OUT, keeping file modes.
 zip_dir() {
@@ -69,18 +87,21 @@ PY
 # 1. exec at the root
 mkdir -p "$stage/native"
 install -m 0755 "$bin" "$stage/native/exec"
+install -m 0644 "$stage/seal.json" "$stage/native/ims-action.seal.json"
 zip_dir "$stage/native" dist/ims-action.zip
 
 # 2. the Node launcher with bin/exec
 mkdir -p "$stage/launcher/bin"
 install -m 0644 actions/ims-action/index.js "$stage/launcher/index.js"
 install -m 0755 "$bin" "$stage/launcher/bin/exec"
+install -m 0644 "$stage/seal.json" "$stage/launcher/bin/ims-action.seal.json"
 zip_dir "$stage/launcher" dist/ims-action-launcher.zip
 
 # 3. the blackbox folder for aio
 rm -rf dist/blackbox
 mkdir -p dist/blackbox
 install -m 0755 "$bin" dist/blackbox/exec
+seal_of app.config.yaml dist/blackbox/ims-action.seal.json
 cat > dist/blackbox/index.js <<'EOF'
 // Placeholder: `aio app build` zips a folder action only when it holds an index.js or a
 // package.json. The docker image runs ./exec (the ims-action binary); this file is never run.
@@ -100,9 +121,9 @@ PY
 
 size() { wc -c < "$1" | tr -d ' '; }
 echo "package: from $bin ($(size "$bin") bytes)"
-echo "package: dist/ims-action.zip           $(size dist/ims-action.zip) bytes  (exec, 755)"
-echo "package: dist/ims-action-launcher.zip  $(size dist/ims-action-launcher.zip) bytes  (index.js, bin/exec 755)"
-echo "package: dist/blackbox/                exec + placeholder index.js"
+echo "package: dist/ims-action.zip           $(size dist/ims-action.zip) bytes  (exec 755, seal)"
+echo "package: dist/ims-action-launcher.zip  $(size dist/ims-action-launcher.zip) bytes  (index.js, bin/exec 755, bin/ seal)"
+echo "package: dist/blackbox/                exec + seal + placeholder index.js"
 # Adobe I/O Runtime takes 22 MB per action archive; OpenWhisk 48 MB of base64 (about 36 MB zipped).
 for z in dist/ims-action.zip dist/ims-action-launcher.zip; do
     if [ "$(size "$z")" -gt 22000000 ]; then

@@ -80,6 +80,7 @@ function project (files = {}, scripts = []) {
   fs.writeFileSync(path.join(dir, 'fake-bin', 'wsk'), FAKE_WSK, { mode: 0o755 })
   const defaults = {
     'package.json': '{"name": "ims-action", "version": "0.1.0", "private": true}\n',
+    'app.config.yaml': 'application:\n  runtimeManifest:\n    packages:\n      p:\n        actions:\n          a:\n            inputs:\n              OPERATION: aem-quota\n',
     '.env': 'AIO_RUNTIME_NAMESPACE=demo-ns\nIMS_ACTION_LOG_LEVEL=debug\n'
   }
   for (const [name, content] of Object.entries({ ...defaults, ...files })) {
@@ -185,17 +186,79 @@ test('deploy-aio: no aio on PATH says what to install', () => {
 
 // ---- deploy-wsk.sh --------------------------------------------------------------------------------
 
-test('deploy-wsk: IMS_ACTION_LOG_LEVEL in .env becomes the LOG_LEVEL parameter; LOG_LEVEL in .env is ignored, loudly', () => {
-  const dir = project({
-    '.env': 'OAUTHS2S_CLIENT_ID=abc\nLOG_LEVEL=trace\nIMS_ACTION_LOG_LEVEL=debug\nHTTP_TIMEOUT_MS=\n',
-    'dist/ims-action.zip': 'zip'
-  }, ['deploy-wsk.sh'])
-  const r = run(dir, 'deploy-wsk.sh', { args: ['actionloop'] })
+/** The repository's own copies of `files`, for a scratch project. */
+function repoFiles (files) {
+  return Object.fromEntries(files.map(f => [f, fs.readFileSync(path.join(ROOT, f), 'utf8')]))
+}
+
+/** The text of `name` inside the zip at `zip` (python3's zipfile: what the proxies unpack). */
+function unzipText (zip, name) {
+  const r = spawnSync('python3', ['-c', 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())', zip, name], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stderr)
-  const pkg = r.calls.find(c => c.args[0] === 'package' && c.args[1] === 'update')
-  assert.deepEqual(pkg.params, { OAUTHS2S_CLIENT_ID: 'abc', LOG_LEVEL: 'debug' })
-  assert.match(r.stderr, /LOG_LEVEL in the \.env file is ignored: the action's level is IMS_ACTION_LOG_LEVEL/)
-  assert.equal(r.calls.filter(c => c.args[0] === 'action' && c.args[1] === 'update').length, 3)
+  return r.stdout
+}
+
+/** One activation of the binary (one-shot) under `seal` as action `name`; its result. */
+function activate (bin, seal, name, params) {
+  const r = spawnSync(bin, [JSON.stringify(params)], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, IMS_ACTION_SEAL: seal, __OW_ACTION_NAME: `/guest/ims-action/${name}`, IMS_ACTION_ALLOW_HOSTS: '127.0.0.1:9' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  return JSON.parse(r.stdout.trim().split('\n').pop())
+}
+
+test('deploy-wsk: each action gets what manifest.yaml binds, and the zips it runs are sealed with exactly that', { skip: REAL_SKIP }, () => {
+  const dir = project({
+    ...repoFiles(['manifest.yaml', 'app.config.yaml', 'ext.config.yaml', 'actions/ims-action/index.js']),
+    '.env': 'OAUTHS2S_CLIENT_ID=abc\nOAUTHS2S_CLIENT_SECRET=p8e-wsk-route-0123456789\nOAUTHS2S_CECREDENTIALS_METASCOPES=openid\n' +
+      'IMS_ORG_ID=O@AdobeOrg\nIMS_BASE_URL=http://127.0.0.1:9\nANALYTICS_COMPANY_ID=acme\nANALYTICS_RSID=rs1\n' +
+      'AEM_AUTHOR_URL=http://127.0.0.1:9\nLOG_LEVEL=trace\nIMS_ACTION_LOG_LEVEL=debug\nHTTP_TIMEOUT_MS=\n'
+  }, ['deploy-wsk.sh', 'package.sh'])
+  fs.mkdirSync(path.join(dir, 'dist'))
+  fs.copyFileSync(REAL, path.join(dir, 'dist', 'ims-action'))
+  fs.chmodSync(path.join(dir, 'dist', 'ims-action'), 0o755)
+  const r = run(dir, 'deploy-wsk.sh', { args: ['actionloop', 'native', 'launcher'], env: { LOG_LEVEL: '' } })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stderr, /LOG_LEVEL in \.env is ignored: the action's level is IMS_ACTION_LOG_LEVEL/)
+  const updates = r.calls.filter(c => c.args[0] === 'action' && c.args[1] === 'update')
+  assert.equal(updates.length, 9)
+  const seals = {
+    zip: unzipText(path.join(dir, 'dist', 'ims-action.zip'), 'ims-action.seal.json'),
+    launcher: unzipText(path.join(dir, 'dist', 'ims-action-launcher.zip'), 'bin/ims-action.seal.json')
+  }
+  assert.equal(seals.zip, seals.launcher, 'one seal for every wsk artifact')
+  assert.ok(!seals.zip.includes('p8e-wsk-route'), 'the seal holds fingerprints, never values')
+  const sealPath = path.join(dir, 'seal.json')
+  fs.writeFileSync(sealPath, seals.zip)
+  for (const call of updates) {
+    const name = call.args[2].split('/').pop()
+    const op = name.replace(/-(native|node)$/, '')
+    assert.deepEqual(call.params, {
+      OAUTHS2S_CLIENT_ID: 'abc',
+      OAUTHS2S_CLIENT_SECRET: 'p8e-wsk-route-0123456789',
+      OAUTHS2S_CECREDENTIALS_METASCOPES: 'openid',
+      IMS_ORG_ID: 'O@AdobeOrg',
+      IMS_BASE_URL: 'http://127.0.0.1:9',
+      ANALYTICS_COMPANY_ID: 'acme',
+      ANALYTICS_RSID: 'rs1',
+      AEM_AUTHOR_URL: 'http://127.0.0.1:9',
+      LOG_LEVEL: 'debug',
+      OPERATION: op
+    }, name)
+    // Deployed params + a web caller: the seal accepts them (the call then fails at the
+    // unreachable IMS, 502), and refuses a caller who adds or changes one.
+    const web = { ...call.params, __ow_method: 'get', __ow_headers: {} }
+    const ok = activate(REAL, sealPath, name, web)
+    assert.equal(ok.error.statusCode, 502, `${name}: ${JSON.stringify(ok)}`)
+    for (const [k, v] of [['OAUTHS2S_CLIENT_ID', 'evil'], ['ANALYTICS_BASE_URL', 'https://edge-graph.adobe.io/api/x']]) {
+      const refused = activate(REAL, sealPath, name, { ...web, [k]: v })
+      assert.equal(refused.error.statusCode, 400, `${name} ${k}: ${JSON.stringify(refused)}`)
+      assert.ok(refused.error.body.error.includes(`'${k}'`), JSON.stringify(refused))
+    }
+  }
+  const blackbox = JSON.parse(fs.readFileSync(path.join(dir, 'dist', 'blackbox', 'ims-action.seal.json'), 'utf8'))
+  assert.deepEqual(Object.keys(blackbox.actions).sort(), ['aem-get', 'aem-quota', 'analytics-report'])
 })
 
 // ---- build-launcher.sh ----------------------------------------------------------------------------
@@ -215,19 +278,27 @@ test('build-launcher: LOG_LEVEL in .env or the environment gets a loud warning, 
   assert.ok(!/WARNING: LOG_LEVEL/.test(r.stderr), r.stderr)
 })
 
-test('build-launcher: bin/exec in place; the seal is written when the binary can, and a stale one never ships', { skip: REAL_SKIP }, () => {
-  const dir = project({ 'app.config.yaml': 'application: {}\n', 'actions/ims-action/bin/ims-action.seal.json': '{"stale": true}' }, ['build-launcher.sh'])
+test('build-launcher: bin/exec in place, sealed with what .env binds; a stale seal never ships', { skip: REAL_SKIP }, () => {
+  const config = 'application:\n  runtimeManifest:\n    packages:\n      p:\n        inputs:\n          OAUTHS2S_CLIENT_SECRET: $OAUTHS2S_CLIENT_SECRET\n        actions:\n          aem-quota:\n            inputs:\n              OPERATION: aem-quota\n'
+  const dir = project({
+    'app.config.yaml': config,
+    '.env': 'OAUTHS2S_CLIENT_SECRET=p8e-seal-test-0123456789\n',
+    'actions/ims-action/bin/ims-action.seal.json': '{"stale": true}'
+  }, ['build-launcher.sh'])
   const r = run(dir, 'build-launcher.sh', { args: [REAL] })
   assert.equal(r.status, 0, r.stderr)
   const exec = path.join(dir, 'actions', 'ims-action', 'bin', 'exec')
   assert.equal(fs.statSync(exec).mode & 0o777, 0o755)
   assert.ok(fs.readFileSync(exec).equals(fs.readFileSync(REAL)))
-  const seal = path.join(dir, 'actions', 'ims-action', 'bin', 'ims-action.seal.json')
-  const canSeal = spawnSync(REAL, ['seal', '--help'], { stdio: 'ignore' }).status === 0
-  if (canSeal) {
-    assert.notEqual(fs.readFileSync(seal, 'utf8'), '{"stale": true}', 'a fresh seal replaced the stale one')
-  } else {
-    assert.ok(!fs.existsSync(seal), 'no seal command: the stale seal was removed, none ships')
-    assert.match(r.stderr, /has no 'seal' command; shipping no seal/)
-  }
+  const text = fs.readFileSync(path.join(dir, 'actions', 'ims-action', 'bin', 'ims-action.seal.json'), 'utf8')
+  const seal = JSON.parse(text)
+  assert.deepEqual(Object.keys(seal.actions), ['aem-quota'])
+  assert.deepEqual(Object.keys(seal.actions['aem-quota']).sort(), ['OAUTHS2S_CLIENT_SECRET', 'OPERATION'])
+  assert.ok(!text.includes('p8e-seal-test'), 'the seal holds fingerprints, never values')
+  // A config the binary cannot seal fails the build and leaves no stale seal behind.
+  fs.writeFileSync(path.join(dir, 'actions', 'ims-action', 'bin', 'ims-action.seal.json'), '{"stale": true}')
+  fs.writeFileSync(path.join(dir, 'app.config.yaml'), 'application: {}\n')
+  const bad = run(dir, 'build-launcher.sh', { args: [REAL] })
+  assert.notEqual(bad.status, 0)
+  assert.ok(!fs.existsSync(path.join(dir, 'actions', 'ims-action', 'bin', 'ims-action.seal.json')))
 })

@@ -28,6 +28,9 @@ Usage:
       Run the action once; print the result as one JSON line.
   ims-action token  --params FILE [--env FILE] [--config ext.config.yaml --action NAME]
       Print the access token for the credential (token, type, expiry) as one JSON line.
+  ims-action inputs --config FILE --action NAME [--env FILE]
+      Print the params the deployment binds to one action, resolved as aio does (secrets
+      included: for deploy scripts, which pass them to `wsk action update --param-file`).
   ims-action seal   --config FILE [--env FILE] [--out FILE]
       Write the seal of a deployment (ims-action.seal.json): a keyed fingerprint of every input
       bound to every action of FILE (app.config.yaml, ext.config.yaml or a wskdeploy
@@ -66,6 +69,18 @@ pub fn main(args: &[OsString]) -> ExitCode {
         _ => {}
     }
     let command = args[0].clone();
+    if command == "inputs" {
+        return match inputs(&args[1..]) {
+            Ok(inputs) => {
+                println!("{inputs}");
+                ExitCode::SUCCESS
+            }
+            Err(Usage(msg)) => {
+                eprintln!("ims-action inputs: {msg}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if command == "seal" {
         return match seal(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
@@ -136,6 +151,25 @@ fn env_file(o: &Options) -> Result<HashMap<String, String>, Usage> {
         Err(_) if o.env.is_none() => Ok(HashMap::new()),
         Err(e) => Err(Usage(format!("cannot read env file {path}: {e}"))),
     }
+}
+
+/// `ims-action inputs`: the params a deployment binds to one action (what `seal` fingerprints),
+/// for deploy scripts that set params themselves (`wsk action update --param-file`).
+fn inputs(args: &[String]) -> Result<Value, Usage> {
+    let o = parse_options(args)?;
+    let (Some(config_path), Some(action), None) = (&o.config, &o.action, &o.params) else {
+        return Err(Usage(
+            "inputs takes --config FILE --action NAME [--env FILE]".into(),
+        ));
+    };
+    let env_vars = env_file(&o)?;
+    let lookup = |name: &str| std::env::var(name).ok().or_else(|| env_vars.get(name).cloned());
+    let mut inputs =
+        config::action_inputs(std::path::Path::new(config_path), action, &lookup).map_err(Usage)?;
+    // Unset is unset: a param that is "" would be bound as "" (absent to the action and the seal
+    // alike), so it is left out.
+    inputs.retain(|_, v| crate::seal::is_present(v));
+    Ok(Value::Object(inputs))
 }
 
 /// `ims-action seal`: the seal of every action in a deployment descriptor.

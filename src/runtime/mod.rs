@@ -23,7 +23,7 @@ pub fn run(args: Vec<OsString>, results_fd: impl FnOnce() -> std::io::Result<std
     let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
     match first.as_deref() {
         None if actionloop::results_fd_open() => actionloop::main(results_fd()),
-        Some("invoke" | "token" | "seal" | "help" | "--help" | "-h" | "--version" | "-V") => {
+        Some("invoke" | "token" | "inputs" | "seal" | "help" | "--help" | "-h" | "--version" | "-V") => {
             local::main(&args)
         }
         _ => oneshot::main(&args),

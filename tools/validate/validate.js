@@ -141,12 +141,20 @@ function checkManifest () {
   if (!pkg) return error('manifest.yaml: no top-level packages.ims-action')
   let native = 0
   let actionloop = 0
+  let launcher = 0
   for (const [name, action] of Object.entries(pkg.actions || {})) {
     const where = `manifest.yaml: ims-action/${name}`
-    if (action.function !== 'dist/ims-action.zip') error(`${where}: function must be dist/ims-action.zip`)
-    if (action.native === true) native++
-    else if (typeof action.docker === 'string' && action.docker) actionloop++
-    else error(`${where}: needs docker: <image> or native: true (a zip needs one of them, or runtime)`)
+    if (typeof action.runtime === 'string' && /^nodejs:/.test(action.runtime)) {
+      launcher++
+      if (action.function !== 'dist/ims-action-launcher.zip') {
+        error(`${where}: a nodejs action must be the launcher, dist/ims-action-launcher.zip`)
+      }
+    } else {
+      if (action.function !== 'dist/ims-action.zip') error(`${where}: function must be dist/ims-action.zip`)
+      if (action.native === true) native++
+      else if (typeof action.docker === 'string' && action.docker) actionloop++
+      else error(`${where}: needs docker: <image>, native: true or runtime: nodejs:<n> (a zip needs one of them)`)
+    }
     if (![true, 'yes', 'raw'].includes(action.web)) error(`${where}: web must be true`)
     const inputs = { ...(pkg.inputs || {}), ...(action.inputs || {}) }
     if (!OPERATIONS.includes(inputs.OPERATION)) error(`${where}: inputs.OPERATION must be one of ${OPERATIONS.join(', ')}`)
@@ -158,6 +166,7 @@ function checkManifest () {
   }
   if (!native) error('manifest.yaml: no native: true action')
   if (!actionloop) error('manifest.yaml: no action on an ActionLoop image (docker:)')
+  if (!launcher) error('manifest.yaml: no nodejs launcher action (runtime: nodejs:<n>)')
   return manifest
 }
 
