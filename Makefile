@@ -21,7 +21,7 @@ launcher: build ## actions/ims-action/bin/exec, for aio app deploy / aio app dev
 demo: ## Run the action against the bundled Adobe emulator, once per credential kind
 	@scripts/demo.sh
 
-test: lint unit node-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher tests
+test: lint unit node-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -34,8 +34,8 @@ unit: build
 
 node-test:
 	@if command -v node >/dev/null 2>&1; then \
-		$(CARGO) build --quiet --bin ims-action && \
-		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/; \
+		$(CARGO) build --quiet --bin ims-action --bin adobe-emulator && \
+		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/ scripts/test/; \
 	else \
 		echo "node-test: node is not installed; skipping the Node launcher tests"; \
 	fi

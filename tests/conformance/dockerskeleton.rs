@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::deployment::Deployment;
 use crate::invoker::{self, Code, Container, now_ms, plain_zip, run_body, run_envelope};
 use crate::proxy::{Proxy, SENTINEL};
 use crate::{Case, assert_no_secrets, cases, web};
@@ -134,33 +135,57 @@ fn dockerskeleton_malformed_bodies() {
     cases[0].check(&c.run(&params, "escapes"), "control characters in a value");
 }
 
-/// Web activations under dockerskeleton: the `__ow_*` params arrive as under the Go proxy;
-/// `ALLOWED_IMS_ORGS` and the host allowlist come from the proxy's environment, since
-/// `/init`'s env is ignored here.
+/// Web activations of a sealed deployment under dockerskeleton: each new process finds the seal
+/// beside its `exec` and the action's name in `__OW_ACTION_NAME`; callers of other orgs and added
+/// inputs are refused; without a seal, web activations are refused and non-web ones served.
 #[test]
-fn dockerskeleton_web_activations() {
+fn dockerskeleton_sealed_web_activations() {
     let w = World::new();
+    let d = Deployment::sealed(&w);
     let org = w.env["IMS_ORG_ID"].clone();
-    let c = container(&w, &[("ALLOWED_IMS_ORGS", &org)]);
     let cases = cases(&w);
-    let debug = json!({"LOG_LEVEL": "debug"});
+    let host = w.emu.host_port();
+    let env = [("IMS_ACTION_ALLOW_HOSTS", host.as_str())];
 
-    let result = c.run(&web(w.oauth(), Some(&org), debug.clone()), "web-1");
-    cases[0].check(&result, "a web GET from the allowed org");
-    let result = c.run(
-        &web(w.oauth(), Some("OTHER0000000000000000@AdobeOrg"), debug.clone()),
-        "web-2",
+    let c = Container::init(Proxy::dockerskeleton(&env), &d.code, json!({}));
+    let quota = d.bound("aem-quota");
+    let run = |params: &Value, id: &str| c.run_as("aem-quota", params, id);
+    cases[0].check(
+        &run(&web(quota.clone(), Some(&org), json!({})), "q-1"),
+        "an allowed caller",
     );
-    assert_eq!(status(&result), 403, "{result}");
+    let other = run(
+        &web(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
+        "q-2",
+    );
+    assert_eq!(status(&other), 403, "{other}");
+    let added = run(
+        &web(quota.clone(), Some(&org), json!({"HTTP_TIMEOUT_MS": 1})),
+        "q-3",
+    );
+    assert_eq!(status(&added), 400, "{added}");
+    assert!(message(&added).contains("HTTP_TIMEOUT_MS"), "{added}");
+    drop(c);
+
+    let c = Container::init(Proxy::dockerskeleton(&env), &d.code, json!({}));
+    let query = "AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json";
     let raw = web(
-        w.oauth(),
+        d.bound("aem-get"),
         Some(&org),
-        json!({"LOG_LEVEL": "debug", "__ow_query": "OPERATION=aem-get&AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json", "__ow_body": ""}),
+        json!({"__ow_query": query, "__ow_body": ""}),
     );
-    cases[1].check(&c.run(&raw, "web-3"), "raw-http query");
-    c.proxy.wait_for_sentinels(3);
+    cases[1].check(&c.run_as("aem-get", &raw, "g-1"), "AEM_PATH in the query");
+    c.proxy.wait_for_sentinels(1);
     assert_no_secrets(&w, &c.proxy.stderr(), "the logs");
-    assert_eq!(w.emu.tokens_issued(&w.env["OAUTHS2S_CLIENT_ID"]), 1);
+    drop(c);
+
+    let c = container(&w, &[]);
+    let result = c.run(&web(w.oauth(), Some(&org), json!({})), "unsealed");
+    assert_eq!(status(&result), 500, "{result}");
+    assert!(message(&result).contains("ims-action.seal.json"), "{result}");
+    cases[0].check(&c.run(&w.oauth(), "not-web"), "a non-web activation");
+    // One token per container: each has its own TMPDIR, so its own file cache.
+    assert_eq!(w.emu.tokens_issued(&w.env["OAUTHS2S_CLIENT_ID"]), 3);
 }
 
 /// `/init`'s env never reaches the action under dockerskeleton: the emulator's host, allowed

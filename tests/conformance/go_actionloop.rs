@@ -6,9 +6,10 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::deployment::Deployment;
 use crate::invoker::{self, Code, Container, plain_zip, run_body};
 use crate::proxy::Proxy;
-use crate::{Case, aem_get, assert_no_secrets, cases, web};
+use crate::{Case, assert_no_secrets, cases, web};
 
 /// `/init`'s env: what the binary gets besides the proxy's `__OW_*` variables.
 fn init_env(w: &World) -> Value {
@@ -247,78 +248,112 @@ fn go_proxy_huge_params() {
     assert_eq!(w.emu.tokens_issued(&w.env["OAUTHS2S_CLIENT_ID"]), 1);
 }
 
-/// Web activations: what OpenWhisk adds for an HTTP caller (`__ow_method`, `__ow_headers`,
-/// `__ow_path`; `__ow_query` and `__ow_body` with raw-http) reaches the action intact through
-/// the proxy; `ALLOWED_IMS_ORGS` from `/init`'s env (the environment, which callers cannot set)
-/// refuses other orgs; the caller's token never reaches the logs.
+/// Web activations of a sealed deployment (`ims-action.seal.json` beside `exec` in the zip):
+/// what OpenWhisk adds for an HTTP caller (`__ow_method`, `__ow_headers`, `__ow_path`;
+/// `__ow_query` and `__ow_body` with raw-http) reaches the action intact through the proxy;
+/// callers of other orgs are refused, as is any input a caller adds or changes; the request
+/// inputs the deployment opted in come from the caller; the caller's token never reaches the
+/// logs. One container per action, as the platform runs them.
 #[test]
-fn go_proxy_web_activations() {
+fn go_proxy_sealed_web_activations() {
     let w = World::new();
+    let d = Deployment::sealed(&w);
     let org = w.env["IMS_ORG_ID"].clone();
-    let env = json!({"IMS_ACTION_ALLOW_HOSTS": w.emu.host_port(), "ALLOWED_IMS_ORGS": org});
-    let c = Container::init(Proxy::actionloop(&[]), plain_zip(), env);
     let cases = cases(&w);
+    let quota = d.bound("aem-quota");
 
-    let debug = json!({"LOG_LEVEL": "debug"});
-    let result = c.run(&web(w.oauth(), Some(&org), debug.clone()), "web-1");
-    cases[0].check(&result, "a web GET from the allowed org");
-
-    let result = c.run(
-        &web(w.oauth(), Some("OTHER0000000000000000@AdobeOrg"), debug.clone()),
-        "web-2",
+    let c = Container::init(Proxy::actionloop(&[]), &d.code, init_env(&w));
+    let run = |params: &Value, id: &str| c.run_as("aem-quota", params, id);
+    cases[0].check(
+        &run(&web(quota.clone(), Some(&org), json!({})), "q-1"),
+        "an allowed caller",
     );
-    assert_eq!(status(&result), 403, "{result}");
-    let result = c.run(&web(w.oauth(), None, debug.clone()), "web-3");
-    assert_eq!(status(&result), 403, "{result}");
-    assert!(message(&result).contains("x-gw-ims-org-id"), "{result}");
+    let other = run(
+        &web(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
+        "q-2",
+    );
+    assert_eq!(status(&other), 403, "{other}");
+    let none = run(&web(quota.clone(), None, json!({})), "q-3");
+    assert_eq!(status(&none), 403, "{none}");
+    assert!(message(&none).contains("x-gw-ims-org-id"), "{none}");
+    // A caller adds or changes configuration (a web action's query and body params join the
+    // action's params): refused, naming the input, before anything is called.
+    let before = w.emu.request_count("/");
+    for (name, value) in [
+        ("HTTP_TIMEOUT_MS", json!(1)),
+        ("IMS_BASE_URL", json!("http://127.0.0.1:9")),
+        ("LOG_LEVEL", json!("trace")),
+        ("ALLOWED_IMS_ORGS", json!("OTHER0000000000000000@AdobeOrg")),
+        ("AEM_PATH", json!("/content/dam/demo.json")),
+    ] {
+        let params = web(quota.clone(), Some(&org), json!({ name: value }));
+        let result = run(&params, "q-added");
+        assert_eq!(status(&result), 400, "{name}: {result}");
+        assert!(message(&result).contains(name), "{name}: {result}");
+    }
+    assert_eq!(w.emu.request_count("/"), before);
+    cases[0].check(
+        &run(&web(quota, Some(&org), json!({})), "q-4"),
+        "a caller after the refused ones",
+    );
+    c.proxy.wait_for_sentinels(9);
+    let logs = c.proxy.stderr();
+    assert!(logs.contains("web request: get "), "{logs}");
+    assert_no_secrets(&w, &logs, "the logs");
+    drop(c);
 
-    // raw-http: the request inputs come from the caller's query or (base64) body.
+    // aem-get lets callers choose AEM_PATH (raw-http: in the query or the base64 body), and
+    // nothing else.
+    let get = d.bound("aem-get");
+    let c = Container::init(Proxy::actionloop(&[]), &d.code, init_env(&w));
     let raw = |query: &str, body: &str| {
         web(
-            w.oauth(),
+            get.clone(),
             Some(&org),
-            json!({
-                "LOG_LEVEL": "debug",
-                "__ow_path": "/assets",
-                "__ow_query": query,
-                "__ow_body": body_b64(body),
-            }),
+            json!({"__ow_path": "/assets", "__ow_query": query, "__ow_body": body_b64(body)}),
         )
     };
-    let result = c.run(
-        &raw("OPERATION=aem-get&AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json", ""),
-        "web-4",
-    );
-    cases[1].check(&result, "raw-http query");
-    let result = c.run(
+    let run = |params: &Value, id: &str| c.run_as("aem-get", params, id);
+    let result = run(&raw("AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json", ""), "g-1");
+    cases[1].check(&result, "AEM_PATH in the query");
+    let result = run(&raw("", r#"{"AEM_PATH":"/api/assets/demo.json"}"#), "g-2");
+    cases[4].check(&result, "AEM_PATH in the body");
+    let result = run(
         &raw(
-            "",
-            r#"{"OPERATION":"aem-get","AEM_PATH":"/api/assets/demo.json"}"#,
+            "OPERATION=aem-quota&IMS_BASE_URL=http%3A%2F%2F127.0.0.1%3A9&AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json",
+            r#"{"OAUTHS2S_CLIENT_ID":"caller-client","LOG_LEVEL":"trace"}"#,
         ),
-        "web-5",
+        "g-3",
     );
-    cases[4].check(&result, "raw-http body");
-    // Never an endpoint or a credential from the caller: the bound ones are used.
-    let result = c.run(
-        &raw(
-            "IMS_BASE_URL=http%3A%2F%2F127.0.0.1%3A9",
-            r#"{"OAUTHS2S_CLIENT_ID":"caller-client"}"#,
-        ),
-        "web-6",
-    );
-    cases[0].check(&result, "raw-http trying to set an endpoint and a credential");
-    // A web caller after a refused one is served normally.
-    let result = c.run(
-        &web(aem_get(&w, "/content/dam/demo.json"), Some(&org), debug),
-        "web-7",
-    );
-    cases[1].check(&result, "a web GET after the others");
-
-    c.proxy.wait_for_sentinels(7);
+    cases[1].check(&result, "a raw request also naming inputs it may not set");
+    c.proxy.wait_for_sentinels(3);
     let logs = c.proxy.stderr();
     assert!(logs.contains("web request: get /assets"), "{logs}");
+    assert!(!logs.contains("[TRACE"), "a caller raised the log level:\n{logs}");
     assert_no_secrets(&w, &logs, "the logs");
-    assert_eq!(w.emu.tokens_issued(&w.env["OAUTHS2S_CLIENT_ID"]), 1);
+    assert_eq!(
+        w.emu.tokens_issued(&w.env["OAUTHS2S_CLIENT_ID"]),
+        2,
+        "one per container"
+    );
+}
+
+/// A zip without a seal refuses web activations, with a message saying why, and still serves
+/// the namespace's own (non-web) invocations.
+#[test]
+fn go_proxy_refuses_an_unsealed_web_activation() {
+    let w = World::new();
+    let org = w.env["IMS_ORG_ID"].clone();
+    let c = container(&w, &[]);
+    let result = c.run(&web(w.oauth(), Some(&org), json!({})), "unsealed-web");
+    assert_eq!(status(&result), 500, "{result}");
+    let why = message(&result);
+    assert!(
+        why.contains("ims-action.seal.json") && why.contains("web calls are refused"),
+        "{why}"
+    );
+    assert_eq!(w.emu.request_count("/"), 0);
+    cases(&w)[0].check(&c.run(&w.oauth(), "not-web"), "a non-web activation");
 }
 
 fn body_b64(body: &str) -> String {

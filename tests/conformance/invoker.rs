@@ -14,6 +14,7 @@ use crate::proxy::{Proxy, Reply};
 /// action never needs, so it must never show up in a result or a log.
 pub const API_KEY: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:ns-key-d0c9b3a1e2f4";
 
+/// The action every container runs unless a test names another (`/namespace/package/action`).
 pub const ACTION_NAME: &str = "/guest/ims-action/aem-quota";
 
 pub fn now_ms() -> u64 {
@@ -85,10 +86,14 @@ pub fn run_body(params: &Value, id: &str) -> Vec<u8> {
 }
 
 pub fn run_envelope(params: &Value, id: &str) -> Value {
+    run_envelope_for(ACTION_NAME, params, id)
+}
+
+pub fn run_envelope_for(action_name: &str, params: &Value, id: &str) -> Value {
     json!({
         "value": params,
         "namespace": "guest",
-        "action_name": ACTION_NAME,
+        "action_name": action_name,
         "activation_id": id,
         "transaction_id": format!("tx-{id}"),
         "api_key": API_KEY,
@@ -125,6 +130,12 @@ impl Container {
     /// (both proxies answer otherwise only for their own errors).
     pub fn run(&self, params: &Value, id: &str) -> Value {
         self.result_of(self.run_raw(&run_body(params, id)))
+    }
+
+    /// One activation of the action `/guest/ims-action/<action>`.
+    pub fn run_as(&self, action: &str, params: &Value, id: &str) -> Value {
+        let envelope = run_envelope_for(&format!("/guest/ims-action/{action}"), params, id);
+        self.result_of(self.run_raw(&serde_json::to_vec(&envelope).expect("run body")))
     }
 
     /// The action's result in a proxy's answer; panics when the proxy answered for itself.

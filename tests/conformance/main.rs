@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod deployment;
 mod dockerskeleton;
 mod go_actionloop;
 mod invoker;
