@@ -217,10 +217,11 @@ fn go_proxy_malformed_bodies_get_an_error_and_the_next_its_own_answer() {
         then_a_good_one(&c, &cases, i, what);
     }
     // No params at all ({} or no value): the inputs are missing, named.
-    for body in [&b"{}"[..], br#"{"activation_id":"a"}"#] {
+    for (i, body) in [&b"{}"[..], br#"{"activation_id":"a"}"#].iter().enumerate() {
         let result = c.result_of(c.run_raw(body));
         assert_eq!(status(&result), 400, "{result}");
         assert!(message(&result).contains("OAUTHS2S_CLIENT_ID"), "{result}");
+        then_a_good_one(&c, &cases, i + bad.len(), "no params");
     }
     assert_eq!(the_action_process(&c), pid);
 }
@@ -264,21 +265,22 @@ fn go_proxy_sealed_web_activations() {
 
     let c = Container::init(Proxy::actionloop(&[]), &d.code, init_env(&w));
     let run = |params: &Value, id: &str| c.run_as("aem-quota", params, id);
-    cases[0].check(
-        &run(&web(quota.clone(), Some(&org), json!({})), "q-1"),
-        "an allowed caller",
-    );
-    let other = run(
-        &web(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
-        "q-2",
-    );
-    assert_eq!(status(&other), 403, "{other}");
-    let none = run(&web(quota.clone(), None, json!({})), "q-3");
-    assert_eq!(status(&none), 403, "{none}");
-    assert!(message(&none).contains("x-gw-ims-org-id"), "{none}");
-    // A caller adds or changes configuration (a web action's query and body params join the
-    // action's params): refused, naming the input, before anything is called.
-    let before = w.emu.request_count("/");
+    let good = |id: &str| {
+        let result = run(&web(quota.clone(), Some(&org), json!({})), id);
+        cases[0].check(&result, &format!("allowed caller {id}"));
+    };
+    good("q-first");
+    // Refused before anything is called: callers of another org or none, and inputs a caller
+    // adds or changes (a web action's query and body params join the action's params), each
+    // named. The next caller is served as usual.
+    let mut refused = vec![
+        (
+            web(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
+            403,
+            "not allowed",
+        ),
+        (web(quota.clone(), None, json!({})), 403, "x-gw-ims-org-id"),
+    ];
     for (name, value) in [
         ("HTTP_TIMEOUT_MS", json!(1)),
         ("IMS_BASE_URL", json!("http://127.0.0.1:9")),
@@ -286,17 +288,17 @@ fn go_proxy_sealed_web_activations() {
         ("ALLOWED_IMS_ORGS", json!("OTHER0000000000000000@AdobeOrg")),
         ("AEM_PATH", json!("/content/dam/demo.json")),
     ] {
-        let params = web(quota.clone(), Some(&org), json!({ name: value }));
-        let result = run(&params, "q-added");
-        assert_eq!(status(&result), 400, "{name}: {result}");
-        assert!(message(&result).contains(name), "{name}: {result}");
+        refused.push((web(quota.clone(), Some(&org), json!({ name: value })), 400, name));
     }
-    assert_eq!(w.emu.request_count("/"), before);
-    cases[0].check(
-        &run(&web(quota, Some(&org), json!({})), "q-4"),
-        "a caller after the refused ones",
-    );
-    c.proxy.wait_for_sentinels(9);
+    for (i, (params, want, needle)) in refused.iter().enumerate() {
+        let before = w.emu.request_count("/");
+        let result = run(params, &format!("q-refused-{i}"));
+        assert_eq!(status(&result), *want, "{needle}: {result}");
+        assert!(message(&result).contains(needle), "{needle}: {result}");
+        assert_eq!(w.emu.request_count("/"), before, "{needle}: something was called");
+        good(&format!("q-after-{i}"));
+    }
+    c.proxy.wait_for_sentinels(1 + 2 * refused.len());
     let logs = c.proxy.stderr();
     assert!(logs.contains("web request: get "), "{logs}");
     assert_no_secrets(&w, &logs, "the logs");
