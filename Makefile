@@ -21,14 +21,16 @@ launcher: build ## actions/ims-action/bin/exec, for aio app deploy / aio app dev
 demo: ## Run the action against the bundled Adobe emulator, once per credential kind
 	@scripts/demo.sh
 
-test: lint unit node-test ## Format, lint, unit + end-to-end tests, Node launcher and deploy script tests
+test: lint unit node-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
-	$(CARGO) test --workspace
+# The conformance tests (tests/conformance/) drive the release static binary through the real
+# OpenWhisk proxies; plain `cargo test` drives the debug binary instead.
+unit: build
+	IMS_ACTION_RELEASE_BIN=$(CURDIR)/dist/ims-action $(CARGO) test --workspace
 
 node-test:
 	@if command -v node >/dev/null 2>&1; then \

@@ -1,7 +1,8 @@
 //! The actionloop reader/writer (`runtime::actionloop::serve`) over arbitrary bytes, read
 //! through a `BufReader` of a fuzzer-chosen (tiny) capacity so that lines straddle buffer
-//! refills. Oracle: exactly one reply line per non-blank input line, in order; each reply is
-//! the handler's answer, byte for byte, when that line parses as an activation and a 400
+//! refills. Oracle: exactly one reply line per input line (blank and whitespace-only lines
+//! included; nothing after the final newline is not a line), in order; each reply is the
+//! handler's answer, byte for byte, when that line parses as an activation and a 400
 //! otherwise; the ack comes first and only when asked for.
 #![no_main]
 
@@ -35,10 +36,12 @@ fuzz_target!(|data: &[u8]| {
     if ack {
         assert_eq!(replies.next(), Some("{\"ok\":true}"));
     }
-    for segment in input.split(|b| *b == b'\n') {
-        if segment.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    let mut segments: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+    // What follows the last newline is a line only if it holds at least one byte.
+    if segments.last().is_some_and(|s| s.is_empty()) {
+        segments.pop();
+    }
+    for segment in segments {
         let Some(line) = replies.next() else {
             panic!("no reply for {:?}", String::from_utf8_lossy(segment));
         };

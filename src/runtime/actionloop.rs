@@ -4,8 +4,10 @@
 //! With `__OW_WAIT_FOR_ACK` non-empty the proxy first waits for `{"ok":true}` on fd 3 — and only
 //! then: an unexpected ack would shift every later result by one.
 //!
-//! A line that is not JSON, or any failure inside one activation, gets an error result and the
-//! loop goes on; panics are caught at the activation boundary (release builds unwind).
+//! Every line gets exactly one reply, since the Go proxy waits for one per line it writes: a
+//! blank line, a line that is not JSON, or any failure inside one activation gets an error
+//! result and the loop goes on; panics are caught at the activation boundary (release builds
+//! unwind).
 
 use std::fs::File;
 use std::io::{self, BufRead, Write};
@@ -70,9 +72,6 @@ pub fn serve(
             ReadLine::Line => false,
             ReadLine::TooLong => true,
         };
-        if !too_long && line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
         let reply = if too_long {
             result::failure(&Error::invalid(
                 "activation",
@@ -145,6 +144,12 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<ReadLin
 
 /// Splits an activation line into params (`value`) and this activation's context.
 pub fn parse_activation(line: &[u8]) -> Result<(Value, Activation), Error> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid(
+            "activation",
+            "is a blank line (expected one JSON object per line)",
+        ));
+    }
     let v: Value = serde_json::from_slice(line).map_err(|e| {
         Error::invalid(
             "activation",
@@ -250,6 +255,37 @@ mod tests {
         }
         assert_eq!(replies[2]["error"]["statusCode"], 500);
         assert_eq!(replies[4]["echo"], json!({"ok": 1}));
+    }
+
+    #[test]
+    fn blank_and_whitespace_only_lines_each_get_an_error_reply() {
+        // The Go proxy waits for one reply per line it writes: skipping one would hand every
+        // later request the previous one's answer.
+        let replies = run(
+            "\n   \n\t\r\n{\"value\":{\"ok\":1}}\n\n{\"value\":{\"ok\":2}}\n",
+            false,
+        );
+        assert_eq!(replies.len(), 6, "{replies:?}");
+        for i in [0, 1, 2, 4] {
+            assert_eq!(replies[i]["error"]["statusCode"], 400, "{}", replies[i]);
+            let message = replies[i]["error"]["body"]["error"].as_str().unwrap();
+            assert!(message.contains("blank line"), "{message}");
+        }
+        assert_eq!(replies[3]["echo"], json!({"ok": 1}));
+        assert_eq!(replies[5]["echo"], json!({"ok": 2}));
+        // With the ack too: the ack, then one reply per line.
+        let replies = run(" \n{\"value\":{}}\n", true);
+        assert_eq!(replies.len(), 3);
+        assert_eq!(replies[0], json!({"ok": true}));
+        assert_eq!(replies[1]["error"]["statusCode"], 400);
+        assert_eq!(replies[2]["echo"], json!({}));
+    }
+
+    #[test]
+    fn whitespace_without_a_final_newline_is_a_line_but_nothing_at_all_is_not() {
+        assert_eq!(run("  \t", false).len(), 1);
+        assert!(run("", false).is_empty());
+        assert_eq!(run("{\"value\":{}}\n", false).len(), 1);
     }
 
     #[test]
