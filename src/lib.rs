@@ -129,6 +129,11 @@ impl Action {
             web::merge_request_inputs(&mut map)?;
         }
         let params = Params::new(&map);
+        // `health` reports on every credential, each with its own problems, so it is answered
+        // before the one credential the API operations use is required to parse.
+        if api::health::is_requested(&params) {
+            return api::health::report(self, &params, activation);
+        }
         let mut check = InputCheck::new(params);
         let creds = credentials::from_params(&params, &mut check, &self.allow);
         let operation = Operation::from_params(&params, &mut check, &self.allow, creds.as_ref());

@@ -165,7 +165,7 @@ pub fn from_params(
 }
 
 /// The JSON as text, or base64 of it.
-fn decode_text(s: &str) -> Result<Map<String, Value>, String> {
+pub(crate) fn decode_text(s: &str) -> Result<Map<String, Value>, String> {
     let s = s.trim();
     let json = if s.starts_with('{') {
         s.to_string()
