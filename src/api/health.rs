@@ -198,7 +198,7 @@ fn credential(
                 Err(e) => {
                     match e {
                         Error::ImsRefused { code, .. } => {
-                            report.raise(State::Error, format!("{e}. {}", ims_advice(code)));
+                            report.raise(State::Error, format!("{e}. {}.", ims_advice(code)));
                         }
                         _ => report.raise(
                             State::Warning,
