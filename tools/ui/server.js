@@ -3,12 +3,13 @@
  * `make ui`: the credential-health web view on 127.0.0.1, against the bundled Adobe emulator.
  *
  *   node tools/ui/server.js --bin target/debug/ims-action --emulator target/debug/adobe-emulator
- *        [--port N (0: any)] [--aem-cert-days N (12)] [--allowed-orgs ORGS] [--verbose]
+ *        [--port N (0: any)] [--aem-cert-days N (12)] [--allowed-orgs ORGS] [--web DIR] [--verbose]
  *
  * 1. Starts the emulator with fresh demo credentials (a .env in a private temp folder), the AEM
  *    certificate expiring in --aem-cert-days days so that the warning state shows.
  * 2. Serves web-src/ as it is (plain ES modules), and `src/config.json` the way `aio app build`
- *    writes it: action URLs by `package/action`.
+ *    writes it: action URLs by `package/action`. `--web DIR` serves another folder instead, such
+ *    as the bundle `aio app build` writes (dist/dx-excshell-1/web-prod).
  * 3. Maps /api/v1/web/ims-action/<action>[/path] to the action as an OpenWhisk web action would
  *    (web: 'yes', final: true): bound inputs (the demo .env, plus OPERATION) win over request
  *    params (query, and a JSON or form body); __ow_method, __ow_headers (names lower-cased) and
@@ -31,7 +32,6 @@ const path = require('node:path')
 const readline = require('node:readline')
 
 const ROOT = path.resolve(__dirname, '..', '..')
-const WEB = path.join(ROOT, 'web-src')
 const PACKAGE = 'ims-action'
 const ACTIONS = ['health', 'aem-quota', 'analytics-report', 'aem-get']
 // Names that configure the process environment, never an input (see README, Inputs).
@@ -48,12 +48,12 @@ const TYPES = {
 
 function usage (message) {
   if (message) console.error(`ui: ${message}`)
-  console.error('usage: node tools/ui/server.js --bin IMS_ACTION --emulator ADOBE_EMULATOR [--port N] [--aem-cert-days N] [--allowed-orgs ORGS] [--verbose]')
+  console.error('usage: node tools/ui/server.js --bin IMS_ACTION --emulator ADOBE_EMULATOR [--port N] [--aem-cert-days N] [--allowed-orgs ORGS] [--web DIR] [--verbose]')
   process.exit(2)
 }
 
 function parseArgs (argv) {
-  const options = { port: 0, aemCertDays: 12, allowedOrgs: '', verbose: false }
+  const options = { port: 0, aemCertDays: 12, allowedOrgs: '', web: path.join(ROOT, 'web-src'), verbose: false }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     const value = () => {
@@ -65,6 +65,7 @@ function parseArgs (argv) {
     else if (flag === '--port') options.port = Number(value())
     else if (flag === '--aem-cert-days') options.aemCertDays = Number(value())
     else if (flag === '--allowed-orgs') options.allowedOrgs = value()
+    else if (flag === '--web') options.web = path.resolve(value())
     else if (flag === '--verbose') options.verbose = true
     else usage(`unknown argument ${flag}`)
   }
@@ -176,7 +177,7 @@ function answer (res, result) {
   }
 }
 
-function serveStatic (res, pathname) {
+function serveStatic (res, web, pathname) {
   if (pathname === '/src/config.json') {
     // What `aio app build` writes into web-src/src/config.json: the URL of every action.
     // (aio writes absolute URLs; same-origin paths do here, and never echo the Host header.)
@@ -184,8 +185,8 @@ function serveStatic (res, pathname) {
     return sendJson(res, 200, urls)
   }
   const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '')
-  const file = path.resolve(WEB, relative)
-  if (!file.startsWith(WEB + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+  const file = path.resolve(web, relative)
+  if (!file.startsWith(web + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
     return send(res, 404, { 'content-type': 'text/plain' }, 'not found')
   }
   send(res, 200, {
@@ -241,7 +242,7 @@ async function main () {
       const m = url.pathname.match(/^\/api\/v1\/web\/([^/]+)\/([^/]+)(\/.*)?$/)
       if (!m) {
         if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { allow: 'GET' }, '')
-        return serveStatic(res, url.pathname)
+        return serveStatic(res, options.web, url.pathname)
       }
       const [, pkg, action, rest] = m
       const launcher = pkg === PACKAGE && launchers.get(action)

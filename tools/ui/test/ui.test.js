@@ -108,6 +108,22 @@ describe('the health page against the demo credentials', () => {
     assert.match(await page.locator('#quota').innerText(), /Press “Check now” to ask the AEM Data Service/)
   })
 
+  test('framed by something that is not the shell, the page runs as a local page', async () => {
+    // shell.js is only imported in a frame; outside the shell it fails (here: no bundler to
+    // resolve @adobe/exc-app; in a bundle: exc-runtime.js throws) and the page carries on.
+    await page.evaluate(() => new Promise(resolve => {
+      const frame = document.createElement('iframe')
+      frame.src = '/'
+      frame.title = 'framed'
+      frame.addEventListener('load', resolve)
+      document.body.append(frame)
+    }))
+    const framed = page.frameLocator('iframe[title="framed"]')
+    await framed.locator('#cards[aria-busy="false"] > li').first().waitFor()
+    assert.equal(await framed.locator('#cards > li').count(), 4)
+    await page.evaluate(() => document.querySelector('iframe').remove())
+  })
+
   test('the page is usable from the keyboard and its text has enough contrast', async () => {
     const button = page.getByRole('button', { name: 'Check now' })
     assert.equal(await button.count(), 1)
