@@ -16,7 +16,11 @@
  *    __ow_path are added; the result's {statusCode, headers, body} (or its `error`) is the answer.
  *    Each action runs in its own Node launcher (actions/ims-action/index.js) keeping one binary
  *    warm, as each action has its own containers on Adobe I/O Runtime.
- * 4. Prints exactly one line on stdout, `ui: http://127.0.0.1:<port>/`; the rest goes to stderr
+ * 4. Web activations need a seal of the bound inputs (sealed configuration): it is written with
+ *    `ims-action seal` from ext.config.yaml and the demo .env, as a deployment writes it, and
+ *    handed to the binaries through IMS_ACTION_SEAL. A binary without the `seal` command runs
+ *    unsealed.
+ * 5. Prints exactly one line on stdout, `ui: http://127.0.0.1:<port>/`; the rest goes to stderr
  *    (the emulator's URL and the demo .env path: the browser tests read them there).
  * Ctrl-C (SIGINT/SIGTERM) stops the server, the binaries and the emulator, and removes the temp
  * folder. Children also exit on their own if this process dies: the emulator runs with
@@ -24,7 +28,7 @@
  */
 'use strict'
 
-const { spawn } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const http = require('node:http')
 const os = require('node:os')
@@ -110,6 +114,24 @@ function startEmulator (options, envFile) {
       if (m) resolve({ child, url: m[1] })
     })
   })
+}
+
+/**
+ * Seals the actions' bound inputs (ext.config.yaml resolved with the demo .env) for the binary;
+ * returns the seal's path, or null when the binary has no `seal` command. The environment is
+ * cleared, so that a variable set in the user's shell is sealed no more than it is bound here.
+ */
+function writeSeal (bin, envFile, out) {
+  const help = spawnSync(bin, ['--help'], { encoding: 'utf8', env: { PATH: process.env.PATH } })
+  if (!/ims-action seal\b/.test(help.stdout || '')) return null
+  const run = spawnSync(bin, ['seal', '--config', path.join(ROOT, 'ext.config.yaml'), '--env', envFile, '--out', out], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH }
+  })
+  if (run.status !== 0 || !fs.existsSync(out)) {
+    throw new Error(`ims-action seal failed (exit ${run.status}): ${(run.stderr || '').trim() || (run.stdout || '').trim()}`)
+  }
+  return out
 }
 
 /** Query string or form body → object (repeated keys: the last wins). */
@@ -234,6 +256,12 @@ async function main () {
     process.env.IMS_ACTION_ALLOW_HOSTS = env.IMS_ACTION_ALLOW_HOSTS
     if (options.allowedOrgs) process.env.ALLOWED_IMS_ORGS = options.allowedOrgs
     else delete process.env.ALLOWED_IMS_ORGS
+    const sealed = writeSeal(options.bin, envFile, path.join(tmp, 'ims-action.seal.json'))
+    if (sealed) process.env.IMS_ACTION_SEAL = sealed
+    else {
+      delete process.env.IMS_ACTION_SEAL
+      console.error('ui: this ims-action has no seal command; web calls run unsealed')
+    }
     const bound = Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== '' && !ENV_ONLY.has(k)))
     for (const action of ACTIONS) launchers.set(action, new Launcher(options.bin))
 
