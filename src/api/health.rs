@@ -181,44 +181,49 @@ fn credential(
     }
 
     let key = creds.as_ref().map(token::cache_key);
-    let mut checked = None;
-    let check = match (wanted, &creds, &problem) {
-        (false, _, _) => Value::Null,
-        (true, _, Some(problem)) => failed_check(problem),
-        (true, None, None) => failed_check(&Error::Internal("the credential did not parse".into())),
-        (true, Some(creds), None) => {
-            let key = key.unwrap_or_else(|| token::cache_key(creds));
-            let outcome = action.cached_token(creds, &key, budget);
-            let value = match &outcome {
-                Ok(t) => json!({
-                    "ok": true,
-                    "obtained_at": datetime_ms(t.obtained_at_ms),
-                    "expires_at": datetime_ms(t.expires_at_ms),
-                }),
-                Err(e) => {
-                    match e {
-                        Error::ImsRefused { code, .. } => {
-                            report.raise(State::Error, format!("{e}. {}.", ims_advice(code)));
-                        }
-                        _ => report.raise(
-                            State::Warning,
-                            format!("The check could not finish: {e}. Try again later."),
-                        ),
-                    }
-                    failed_check(e)
-                }
-            };
-            checked = Some(outcome);
+    let mut outcome = None;
+    let check = match (wanted, &creds, &key, &problem) {
+        (false, ..) => Value::Null,
+        (true, _, _, Some(problem)) => failed_check(problem),
+        (true, Some(creds), Some(key), None) => {
+            let result = action.cached_token(creds, key, budget);
+            let value = check_report(&result, &mut report);
+            outcome = Some(result);
             value
         }
+        (true, ..) => failed_check(&Error::Internal("the credential did not parse".into())),
     };
     report.put("token", token_state(action, key.as_ref()));
     report.put("check", check);
-    let checked = match (creds, checked) {
+    let checked = match (creds, outcome) {
         (Some(creds), Some(outcome)) => Some((creds, outcome)),
         _ => None,
     };
     (report.finish(), checked)
+}
+
+/// The `check` field for a token fetch's outcome; a refusal is an error, a fetch that could not
+/// finish a warning.
+fn check_report(outcome: &Result<AccessToken, Error>, report: &mut Report) -> Value {
+    match outcome {
+        Ok(t) => json!({
+            "ok": true,
+            "obtained_at": datetime_ms(t.obtained_at_ms),
+            "expires_at": datetime_ms(t.expires_at_ms),
+        }),
+        Err(e) => {
+            match e {
+                Error::ImsRefused { code, .. } => {
+                    report.raise(State::Error, format!("{e}. {}.", ims_advice(code)));
+                }
+                _ => report.raise(
+                    State::Warning,
+                    format!("The check could not finish: {e}. Try again later."),
+                ),
+            }
+            failed_check(e)
+        }
+    }
 }
 
 /// Parses one kind exactly as the action would if it were the active one.
