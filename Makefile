@@ -25,7 +25,7 @@ ui: ## The credential-health web view on 127.0.0.1 against the emulator (UI_PORT
 	@$(CARGO) build --quiet -p ims-action -p adobe-emulator
 	@exec node tools/ui/server.js --bin target/debug/ims-action --emulator target/debug/adobe-emulator $(if $(UI_PORT),--port $(UI_PORT))
 
-test: lint unit node-test ui-test ## Format, lint, unit + end-to-end tests, Node launcher tests, browser tests
+test: lint unit node-test ui-test ## Format, lint, unit + end-to-end tests, Node launcher and deploy script tests, browser tests
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -36,8 +36,8 @@ unit:
 
 node-test:
 	@if command -v node >/dev/null 2>&1; then \
-		$(CARGO) build --quiet --bin ims-action && \
-		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/; \
+		$(CARGO) build --quiet --bin ims-action --bin adobe-emulator && \
+		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/ scripts/test/; \
 	else \
 		echo "node-test: node is not installed; skipping the Node launcher tests"; \
 	fi

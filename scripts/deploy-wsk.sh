@@ -13,9 +13,11 @@
 #               nodejs:20 (IMS_ACTION_NODE_KIND): the Node launcher, as on Adobe I/O Runtime
 #
 # Parameters: the inputs set in .env (ENV_FILE) become parameters of the package, shared by its
-# actions; each action binds its OPERATION. `--web true` also marks the actions `final`, so web
-# callers cannot override them. Set IMS_ACTION_WEB_SECURE to a secret to require it in the
-# X-Require-Whisk-Auth header (--web-secure); without it the URLs are open to anyone.
+# actions; each action binds its OPERATION. The action's LOG_LEVEL comes from IMS_ACTION_LOG_LEVEL
+# (the .env is shared with aio, whose own loggers read LOG_LEVEL; see .env.example).
+# `--web true` also marks the actions `final`, so web callers cannot override them. Set
+# IMS_ACTION_WEB_SECURE to a secret to require it in the X-Require-Whisk-Auth header
+# (--web-secure); without it the URLs are open to anyone.
 # The wsk CLI reads APIHOST and AUTH from ~/.wskprops (wsk property set); WSK_FLAGS adds flags
 # such as -i for a self-signed local deployment.
 set -euo pipefail
@@ -32,7 +34,8 @@ INPUTS=(AUTH_METHOD OAUTHS2S_CLIENT_ID OAUTHS2S_CLIENT_SECRET OAUTHS2S_CECREDENT
     JWT_CLIENT_ID JWT_CLIENT_SECRET JWT_TECHNICAL_ACCOUNT_ID JWT_IMS_ORG JWT_METASCOPES JWT_PRIVATE_KEY
     AEM_SERVICE_CREDENTIALS AEM_DEV_TOKEN ANALYTICS_COMPANY_ID ANALYTICS_RSID ANALYTICS_REPORT
     AEM_AUTHOR_URL AEM_PATH IMS_BASE_URL AEM_DATA_SERVICE_BASE_URL ANALYTICS_BASE_URL
-    LOG_LEVEL HTTP_TIMEOUT_MS ALLOWED_IMS_ORGS)
+    IMS_ACTION_LOG_LEVEL:LOG_LEVEL HTTP_TIMEOUT_MS ALLOWED_IMS_ORGS)
+# (NAME:PARAM: the .env variable NAME becomes the parameter PARAM)
 
 if [ $# -gt 0 ]; then variants=("$@"); else variants=(actionloop native); fi
 for v in "${variants[@]}"; do
@@ -73,7 +76,10 @@ if [ -f "$ENV_FILE" ]; then
     python3 - "$ENV_FILE" "${INPUTS[@]}" > "$params" <<'PY'
 import json, re, sys
 
-path, wanted = sys.argv[1], set(sys.argv[2:])
+path, wanted = sys.argv[1], {}
+for arg in sys.argv[2:]:  # NAME or NAME:PARAM
+    name, _, param = arg.partition(":")
+    wanted[name] = param or name
 line_re = re.compile(r'^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$')
 params, lines, i = {}, open(path, encoding="utf-8").read().splitlines(), 0
 while i < len(lines):
@@ -92,8 +98,11 @@ while i < len(lines):
             value = value.replace("\\n", "\n")
     else:
         value = re.split(r"\s+#", raw, maxsplit=1)[0].strip()
+    if key == "LOG_LEVEL" and value != "":
+        print("deploy-wsk: warning: LOG_LEVEL in the .env file is ignored: the action's level is "
+              "IMS_ACTION_LOG_LEVEL (aio's own loggers read LOG_LEVEL; see .env.example)", file=sys.stderr)
     if key in wanted and value != "":
-        params[key] = value
+        params[wanted[key]] = value
 json.dump(params, sys.stdout)
 PY
 else

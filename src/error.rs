@@ -5,6 +5,9 @@
 
 use std::fmt;
 
+/// Upstream text quoted in an error message is cut to this many characters.
+pub const MAX_QUOTE: usize = 300;
+
 /// The upstream service a request went to, for messages and status mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -92,6 +95,10 @@ pub enum Error {
         /// What ran out: the per-request timeout or the activation deadline.
         detail: String,
     },
+    /// The deployment is misconfigured (a damaged or missing seal, an `ALLOWED_IMS_ORGS` that
+    /// names no org): nothing is done until the operator fixes it. The message names the setting,
+    /// never a value.
+    Configuration(String),
     /// A bug of ours (a caught panic, say). The message is generic on purpose.
     Internal(String),
 }
@@ -116,7 +123,7 @@ impl Error {
             Error::Upstream { .. } => 502,
             Error::BadUpstreamResponse { .. } | Error::Unreachable { .. } => 502,
             Error::Timeout { .. } => 504,
-            Error::Internal(_) => 500,
+            Error::Configuration(_) | Error::Internal(_) => 500,
         }
     }
 
@@ -174,6 +181,7 @@ impl fmt::Display for Error {
             ),
             Error::Unreachable { service, detail } => write!(f, "{service} could not be reached: {detail}"),
             Error::Timeout { service, detail } => write!(f, "{service} did not answer in time: {detail}"),
+            Error::Configuration(what) => write!(f, "configuration error: {what}"),
             Error::Internal(what) => write!(f, "internal error: {what}"),
         }
     }

@@ -293,9 +293,11 @@ impl HttpClient {
             resp.headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(200).collect::<String>())
+                .map(|v| crate::scrub::excerpt(v, 200))
         };
-        let retry_after = header("retry-after");
+        // Only a Retry-After that means something is kept (it goes back to the caller): seconds
+        // or an HTTP date, never whatever else an upstream put there.
+        let retry_after = header("retry-after").filter(|v| parse_retry_after(v).is_some());
         let content_type = header("content-type");
         let debug_id = header("x-debug-id");
         let status = resp.status().as_u16();
@@ -368,8 +370,8 @@ fn random_u64() -> u64 {
 /// `Retry-After` as seconds or an HTTP date (IMF-fixdate), as a wait from now.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if value.len() <= 10 && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
     }
     let at = crate::time::parse_http_date(value)?;
     let now = crate::time::now_unix();

@@ -29,6 +29,8 @@ pub mod redact;
 pub mod resolver;
 pub mod result;
 pub mod runtime;
+pub mod scrub;
+pub mod seal;
 pub mod secret;
 pub mod time;
 pub mod token;
@@ -48,7 +50,35 @@ use credentials::Credentials;
 use endpoint::AllowList;
 use http::{Budget, HttpClient};
 use params::{InputCheck, Params};
+use seal::Sealing;
 use token::{AccessToken, CacheKey, TokenCache};
+
+/// Inputs the action itself reads, besides the credentials' and the operations'.
+const ACTION_INPUTS: [&str; 4] = [
+    "LOG_LEVEL",
+    "HTTP_TIMEOUT_MS",
+    web::ALLOWED_ORGS,
+    seal::CALLER_INPUTS,
+];
+
+/// Inputs a caller may always set (harmless, and meaningful only as a request): the health
+/// operation's `check` only gets tokens through the cache and asks for the quota.
+const ALWAYS_CALLER_INPUTS: [&str; 1] = [api::health::CHECK_INPUT];
+
+/// Every input the action reads: all of them are configuration, sealed in a deployment, except
+/// the request inputs a deployment opts in.
+pub fn known_inputs() -> &'static [&'static str] {
+    static KNOWN: OnceLock<Vec<&'static str>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut all: Vec<&'static str> = credentials::INPUTS.to_vec();
+        all.extend(api::INPUTS);
+        all.extend(ACTION_INPUTS);
+        all.extend(ALWAYS_CALLER_INPUTS);
+        all.sort_unstable();
+        all.dedup();
+        all
+    })
+}
 
 /// The OpenWhisk action: params in, `{statusCode, headers, body}` or `{error: …}` out.
 /// It never panics. Process-wide state (HTTP agent, token cache) is shared by every call.
@@ -59,22 +89,31 @@ pub fn main(params: Value) -> Value {
         .handle(params, &Activation::from_env())
 }
 
-/// The action and what it keeps between activations: the HTTP agent, the token cache and the
-/// endpoint allowlist (from the process environment, never from params).
+/// The action and what it keeps between activations: the HTTP agent, the token cache, the
+/// endpoint allowlist (from the process environment, never from params) and the deployment's
+/// seal.
 pub struct Action {
     allow: AllowList,
     http: HttpClient,
     tokens: TokenCache,
+    sealing: Sealing,
 }
 
 impl Action {
-    /// An action with an explicit allowlist and token cache.
+    /// An action with an explicit allowlist and token cache, and no seal (web calls refused).
     pub fn new(allow: AllowList, tokens: TokenCache) -> Action {
         Action {
             allow,
             http: HttpClient::new(),
             tokens,
+            sealing: Sealing::Unsealed,
         }
+    }
+
+    /// The same action under a seal (see [`seal`]).
+    pub fn with_sealing(mut self, sealing: Sealing) -> Action {
+        self.sealing = sealing;
+        self
     }
 
     /// The same action with another HTTP client (e.g. [`HttpClient::offline`] for fuzzing).
@@ -83,21 +122,25 @@ impl Action {
         self
     }
 
-    /// The allowlist from `IMS_ACTION_ALLOW_HOSTS`, tokens cached in memory.
+    /// The allowlist from `IMS_ACTION_ALLOW_HOSTS`, tokens cached in memory, the seal next to
+    /// the binary (or at `IMS_ACTION_SEAL`).
     pub fn from_env() -> Action {
-        Action::new(AllowList::from_env(), TokenCache::in_memory())
+        Action::new(AllowList::from_env(), TokenCache::in_memory()).with_sealing(Sealing::from_env())
     }
 
     /// One activation. Any panic inside is caught here, at the activation boundary, and
     /// answered as a 500: in actionloop mode the process must live on for the next caller.
+    /// Everything the activation knows to be secret is scrubbed from the result (and from every
+    /// log line) whatever an upstream echoed.
     pub fn handle(&self, params: Value, activation: &Activation) -> Value {
-        let secrets = match &params {
-            Value::Object(map) => redact::secret_values(map),
-            _ => Vec::new(),
-        };
+        let _secrets = scrub::Scope::begin();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run(params, activation)));
-        let result = match outcome {
+        let mut result = match outcome {
             Ok(Ok(body)) => result::success(body),
+            Ok(Err(e @ Error::Configuration(_))) => {
+                log::error!("{}: {e}", e.status_code());
+                result::failure(&e)
+            }
             Ok(Err(e)) => {
                 log::info!("{}: {e}", e.status_code());
                 result::failure(&e)
@@ -107,18 +150,34 @@ impl Action {
                 result::failure(&Error::Internal("the action failed unexpectedly".into()))
             }
         };
-        scrub(result, &secrets)
+        if scrub::scrub_result(&mut result) {
+            log::warn!(
+                "a secret would have been returned; it was replaced by {}",
+                scrub::MASK
+            );
+        }
+        result
     }
 
-    /// Params → credentials → token → API call.
+    /// Params → sealed configuration → credentials → token → API call.
     pub fn run(&self, params: Value, activation: &Activation) -> Result<Value, Error> {
         let mut map = into_object(params)?;
+        let web = web::WebRequest::from_params(&map);
+        if let Some(web) = &web {
+            web.register_secrets();
+        }
+        self.check_sealed(&map, activation)?;
+        // What the action does not read is dropped, so that nothing below can read an input
+        // the seal did not vouch for.
+        let known = known_inputs();
+        map.retain(|k, _| k.starts_with("__ow_") || known.contains(&k.as_str()));
+        credentials::register_secrets(&Params::new(&map));
         logging::apply_level(map.get("LOG_LEVEL").and_then(Value::as_str));
         if let Some(id) = &activation.activation_id {
-            log::debug!("activation {id}");
+            log::debug!("activation {}", id.escape_debug());
         }
         log::debug!("params: {}", redact::string_parameters(&map));
-        if let Some(web) = web::WebRequest::from_params(&map) {
+        if let Some(web) = web {
             // Caller text is escaped: a line break in it must not forge a log line.
             log::debug!(
                 "web request: {} {}",
@@ -126,7 +185,8 @@ impl Action {
                 web.path.escape_debug()
             );
             web::check_caller(&web, web::allowed_orgs(&map)?.as_deref())?;
-            web::merge_request_inputs(&mut map)?;
+            let allowed = caller_inputs(&map);
+            web::merge_request_inputs(&mut map, &allowed)?;
         }
         let params = Params::new(&map);
         // `health` reports on every credential, each with its own problems, so it is answered
@@ -166,6 +226,7 @@ impl Action {
     /// what `ims-action token` prints. Never offered to web callers.
     pub fn access_token(&self, params: Value, activation: &Activation) -> Result<AccessToken, Error> {
         let map = into_object(params)?;
+        self.check_sealed(&map, activation)?;
         logging::apply_level(map.get("LOG_LEVEL").and_then(Value::as_str));
         let params = Params::new(&map);
         let mut check = InputCheck::new(params);
@@ -176,6 +237,28 @@ impl Action {
             .ok_or_else(|| Error::Internal("credentials passed their check but did not parse".into()))?;
         let budget = Budget::new(activation, timeout);
         self.cached_token(&creds, &token::cache_key(&creds), &budget)
+    }
+
+    /// Configuration is sealed: with a seal, every known input must be what the deployment bound;
+    /// without one, a web call is refused.
+    fn check_sealed(&self, map: &Map<String, Value>, activation: &Activation) -> Result<(), Error> {
+        match &self.sealing {
+            Sealing::Broken(why) => Err(Error::Configuration(why.clone())),
+            Sealing::Sealed(seal) => seal.verify(
+                activation.action_name.as_deref(),
+                map,
+                known_inputs(),
+                &web::REQUEST_INPUTS,
+                &ALWAYS_CALLER_INPUTS,
+            ),
+            Sealing::Unsealed if web::is_web(map) => Err(Error::Configuration(format!(
+                "this deployment carries no sealed configuration ({} next to the binary), so web \
+                 calls are refused: deploy an artifact built by `make package` or the pre-app-build \
+                 hook (see the README, Security)",
+                seal::SEAL_FILE
+            ))),
+            Sealing::Unsealed => Ok(()),
+        }
     }
 
     fn cached_token(
@@ -233,73 +316,29 @@ fn request_timeout(params: &Params, check: &mut InputCheck) -> Duration {
     }
 }
 
-/// The last line of defence: no secret the caller sent comes back in a result, whatever an
-/// upstream echoed. Only the bodies (`body`, `error.body`) are searched, and only their string
-/// values: the envelope is ours, and a "secret" such as `statusCode` must not break its shape
-/// (found by fuzz_main). The common case, nothing to replace, walks the strings without copying.
-fn scrub(mut result: Value, secrets: &[String]) -> Value {
-    fn contains_any(v: &Value, secrets: &[String]) -> bool {
-        match v {
-            Value::String(s) => secrets.iter().any(|secret| s.contains(secret.as_str())),
-            Value::Array(items) => items.iter().any(|v| contains_any(v, secrets)),
-            Value::Object(m) => m.values().any(|v| contains_any(v, secrets)),
-            _ => false,
-        }
-    }
-    fn walk(v: &mut Value, secrets: &[String]) {
-        match v {
-            Value::String(s) => {
-                for secret in secrets {
-                    if s.contains(secret.as_str()) {
-                        *s = s.replace(secret.as_str(), "****");
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, secrets)),
-            Value::Object(m) => m.values_mut().for_each(|v| walk(v, secrets)),
-            _ => {}
-        }
-    }
-    if secrets.is_empty() {
-        return result;
-    }
-    for pointer in ["/body", "/error/body"] {
-        if let Some(body) = result.pointer_mut(pointer)
-            && contains_any(body, secrets)
-        {
-            log::warn!("a secret would have been returned; it was replaced by ****");
-            walk(body, secrets);
-        }
-    }
-    result
+/// The request inputs this deployment lets callers set: its (sealed) `CALLER_INPUTS`.
+fn caller_inputs(map: &Map<String, Value>) -> Vec<&'static str> {
+    let list = map.get(seal::CALLER_INPUTS).and_then(Value::as_str).unwrap_or("");
+    web::REQUEST_INPUTS
+        .into_iter()
+        .filter(|r| list.split(',').any(|n| n.trim() == *r))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn scrub_replaces_echoed_secrets_in_bodies_only_when_present() {
-        let secrets = vec!["p8e-secret-1".to_string()];
-        let clean = json!({"statusCode": 200, "body": {"a": "nothing here", "n": [1, "x"]}});
-        assert_eq!(scrub(clean.clone(), &secrets), clean);
-        let echoed =
-            json!({"statusCode": 200, "body": {"echo": "got p8e-secret-1!", "list": ["p8e-secret-1"]}});
-        assert_eq!(
-            scrub(echoed, &secrets),
-            json!({"statusCode": 200, "body": {"echo": "got ****!", "list": ["****"]}})
-        );
-        let error = json!({"error": {"statusCode": 502, "body": {"error": "IMS said p8e-secret-1"}}});
-        assert_eq!(scrub(error, &secrets)["error"]["body"]["error"], "IMS said ****");
-    }
-
-    #[test]
-    fn a_secret_that_spells_part_of_the_envelope_leaves_it_intact() {
-        let secrets = vec!["statusCode".to_string(), "application/json".to_string()];
-        let result = json!({"statusCode": 200, "headers": {"content-type": "application/json"}, "body": {}});
-        assert_eq!(scrub(result.clone(), &secrets), result);
-        let error = json!({"error": {"statusCode": 400, "body": {"error": "missing parameter(s) 'X'"}}});
-        assert_eq!(scrub(error.clone(), &secrets), error);
+    fn every_input_read_anywhere_is_known() {
+        let known = known_inputs();
+        for name in credentials::INPUTS
+            .iter()
+            .chain(api::INPUTS.iter())
+            .chain(web::REQUEST_INPUTS.iter())
+            .chain(ACTION_INPUTS.iter())
+        {
+            assert!(known.contains(name), "{name}");
+        }
     }
 }

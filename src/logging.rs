@@ -1,7 +1,8 @@
 //! Logging to stderr through `log` + `env_logger`. The level comes from the `LOG_LEVEL` param of
 //! each activation (error, warn, info, debug, trace), else `RUST_LOG`, else info. Dependencies'
 //! records are dropped whatever the level: ureq-proto hexdumps raw requests, bearer tokens
-//! included, at TRACE, and rustls has nothing a user needs.
+//! included, at TRACE, and rustls has nothing a user needs. Every line that is written is first
+//! scrubbed of the running activation's secrets ([`crate::scrub`]), whatever it quotes.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,9 +29,20 @@ impl Log for Filtered {
     }
 
     fn log(&self, record: &Record) {
-        if self.enabled(record.metadata()) {
-            self.0.log(record);
+        if !self.enabled(record.metadata()) {
+            return;
         }
+        let clean = crate::scrub::scrub_text(&record.args().to_string());
+        self.0.log(
+            &Record::builder()
+                .args(format_args!("{clean}"))
+                .level(record.level())
+                .target(record.target())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build(),
+        );
     }
 
     fn flush(&self) {

@@ -1,4 +1,6 @@
 //! A string that must never be printed: client secrets, access tokens, developer tokens.
+//! Creating one or exposing it adds it to the running activation's secret set
+//! ([`crate::scrub`]), so that whatever an upstream echoes of it is scrubbed from logs and results.
 
 use std::fmt;
 
@@ -8,13 +10,17 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a value.
+    /// Wraps a value (and registers it with the running activation).
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let secret = Secret(value.into());
+        crate::scrub::register(&secret.0);
+        secret
     }
 
-    /// The value itself, for the one place that must send it.
+    /// The value itself, for the one place that must send it. A value cached by an earlier
+    /// activation is registered with this one here.
     pub fn expose(&self) -> &str {
+        crate::scrub::register(&self.0);
         &self.0
     }
 }

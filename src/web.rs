@@ -8,9 +8,29 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::params::{Kind, check_string};
 
-/// Inputs a web caller may send in a raw body or query. Credentials, endpoints and the
-/// allowlist are never taken from there, and a bound param is never overridden.
+/// The request inputs: the only inputs a deployment may let callers set (through its sealed
+/// `CALLER_INPUTS`). Credentials, endpoints and behaviour never come from a caller.
 pub const REQUEST_INPUTS: [&str; 4] = ["OPERATION", "AEM_PATH", "ANALYTICS_RSID", "ANALYTICS_REPORT"];
+
+/// Params OpenWhisk adds for a web request (a caller cannot set them: the platform refuses
+/// reserved names). Any of them marks the activation as a web call.
+const WEB_PARAMS: [&str; 6] = [
+    "__ow_method",
+    "__ow_headers",
+    "__ow_path",
+    "__ow_body",
+    "__ow_query",
+    "__ow_user",
+];
+
+/// Request headers that carry the caller's own secrets: the IMS token `require-adobe-auth`
+/// checked, cookies, and the web action's shared secret (`require-whisk-auth`).
+const SECRET_HEADERS: [&str; 3] = ["authorization", "cookie", "x-require-whisk-auth"];
+
+/// Whether these params come from a web call.
+pub fn is_web(params: &Map<String, Value>) -> bool {
+    WEB_PARAMS.iter().any(|k| params.contains_key(*k))
+}
 
 /// The environment variable (which callers cannot override) that restricts callers' orgs;
 /// the `ALLOWED_IMS_ORGS` param is used only when it is unset.
@@ -54,9 +74,23 @@ impl WebRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(Value::as_str)
     }
+
+    /// Adds the caller's secret headers to the activation's secret set: they must never come
+    /// back in a result or reach a log line.
+    pub fn register_secrets(&self) {
+        for name in SECRET_HEADERS {
+            if let Some(value) = self.header(name) {
+                crate::scrub::register(value);
+                if let Some((_, credentials)) = value.split_once(' ') {
+                    crate::scrub::register(credentials);
+                }
+            }
+        }
+    }
 }
 
-/// The orgs allowed to call, from the environment or else the param; `None` = anyone.
+/// The orgs allowed to call, from the environment or else the (sealed) param; `None` = anyone.
+/// A setting that names no org (`","`, spaces) is a configuration error: it fails closed.
 pub fn allowed_orgs(params: &Map<String, Value>) -> Result<Option<Vec<String>>, Error> {
     let text = match std::env::var(ALLOWED_ORGS) {
         Ok(env) if !env.trim().is_empty() => env,
@@ -71,8 +105,17 @@ pub fn allowed_orgs(params: &Map<String, Value>) -> Result<Option<Vec<String>>, 
             }
         },
     };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
     let orgs = crate::credentials::split_list(&text);
-    Ok((!orgs.is_empty()).then_some(orgs))
+    if orgs.is_empty() {
+        return Err(Error::Configuration(format!(
+            "{ALLOWED_ORGS} is set but names no org: set it to comma-separated …@AdobeOrg ids, or \
+             leave it empty to let any caller the platform admits in"
+        )));
+    }
+    Ok(Some(orgs))
 }
 
 /// A web caller whose `x-gw-ims-org-id` is absent or not listed gets 403, before any credential
@@ -90,9 +133,13 @@ pub fn check_caller(web: &WebRequest, allowed: Option<&[String]>) -> Result<(), 
     }
 }
 
-/// Copies the [`REQUEST_INPUTS`] a raw-http caller sent in `__ow_query` or `__ow_body` (JSON or a
-/// form, base64 where OpenWhisk encodes it) into `params`, unless already bound.
-pub fn merge_request_inputs(params: &mut Map<String, Value>) -> Result<(), Error> {
+/// Copies the request inputs in `allowed` (a deployment's `CALLER_INPUTS`) that a raw-http
+/// caller sent in `__ow_query` or `__ow_body` (JSON or a form, base64 where OpenWhisk encodes it)
+/// into `params`, unless already given.
+pub fn merge_request_inputs(params: &mut Map<String, Value>, allowed: &[&str]) -> Result<(), Error> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
     let mut found: Vec<(String, Value)> = Vec::new();
     if let Some(Value::String(q)) = params.get("__ow_query") {
         found.extend(parse_form(q).into_iter().map(|(k, v)| (k, Value::String(v))));
@@ -101,7 +148,7 @@ pub fn merge_request_inputs(params: &mut Map<String, Value>) -> Result<(), Error
         found.extend(parse_body(body)?);
     }
     for (k, v) in found {
-        if REQUEST_INPUTS.contains(&k.as_str()) && !params.contains_key(&k) {
+        if allowed.contains(&k.as_str()) && !params.contains_key(&k) {
             params.insert(k, v);
         }
     }
@@ -197,7 +244,7 @@ mod tests {
             r#"{"OPERATION":"aem-get","AEM_PATH":"/content/x.json","IMS_BASE_URL":"https://evil.example"}"#,
         );
         let mut p = map(json!({"__ow_method": "post", "__ow_body": body, "OPERATION": "aem-quota"}));
-        merge_request_inputs(&mut p).unwrap();
+        merge_request_inputs(&mut p, &REQUEST_INPUTS).unwrap();
         assert_eq!(p["OPERATION"], "aem-quota");
         assert_eq!(p["AEM_PATH"], "/content/x.json");
         assert!(!p.contains_key("IMS_BASE_URL"));
@@ -207,10 +254,32 @@ mod tests {
     fn forms_and_queries_merge_too() {
         let mut p =
             map(json!({"__ow_query": "AEM_PATH=%2Fcontent%2Fa.json&x=1", "__ow_body": "OPERATION=aem-get"}));
-        merge_request_inputs(&mut p).unwrap();
+        let before = p.clone();
+        merge_request_inputs(&mut p, &[]).unwrap();
+        assert_eq!(p, before, "nothing opted in, nothing merged");
+        merge_request_inputs(&mut p, &["AEM_PATH"]).unwrap();
         assert_eq!(p["AEM_PATH"], "/content/a.json");
-        assert_eq!(p["OPERATION"], "aem-get");
+        assert!(!p.contains_key("OPERATION"), "not opted in");
         assert!(!p.contains_key("x"));
+    }
+
+    #[test]
+    fn an_org_list_of_separators_fails_closed() {
+        for text in [",", " , ,", ",,,\t,"] {
+            let e = allowed_orgs(&map(json!({ "ALLOWED_IMS_ORGS": text }))).unwrap_err();
+            assert_eq!(e.status_code(), 500, "{text:?}: {e}");
+            assert!(e.to_string().contains("ALLOWED_IMS_ORGS"), "{e}");
+        }
+        // Blank is what aio makes of an unset variable: no restriction configured.
+        assert_eq!(
+            allowed_orgs(&map(json!({"ALLOWED_IMS_ORGS": "  "}))).unwrap(),
+            None
+        );
+        assert_eq!(
+            allowed_orgs(&map(json!({"ALLOWED_IMS_ORGS": " A@AdobeOrg, "}))).unwrap(),
+            Some(vec!["A@AdobeOrg".to_string()])
+        );
+        assert_eq!(allowed_orgs(&map(json!({}))).unwrap(), None);
     }
 
     #[test]

@@ -240,15 +240,23 @@ fn report_inputs_are_checked() {
             .contains("analytics-report needs ANALYTICS_COMPANY_ID, and ANALYTICS_RSID or ANALYTICS_REPORT"),
         "{r}"
     );
-    let r = w.call(
-        &w.action(),
-        report(&w, json!({"ANALYTICS_COMPANY_ID": "../x", "ANALYTICS_RSID": "r"})),
-    );
-    assert_eq!(status(&r), 400, "{r}");
-    assert_eq!(
-        message(&r),
-        "invalid parameter 'ANALYTICS_COMPANY_ID': may hold only letters, digits, '.', '_' and '-'"
-    );
+    // Each of these would change the path the token goes to: {base}/api/{company}/reports.
+    for company in ["../x", ".", "..", "a/b", "%2e%2e", "x?y"] {
+        let r = w.call(
+            &w.action(),
+            report(
+                &w,
+                json!({"ANALYTICS_COMPANY_ID": company, "ANALYTICS_RSID": "r"}),
+            ),
+        );
+        assert_eq!(status(&r), 400, "{company}: {r}");
+        assert_eq!(
+            message(&r),
+            "invalid parameter 'ANALYTICS_COMPANY_ID': must be a global company id: letters, digits, '_' \
+             and '-' only (GET /discovery/me lists yours)",
+            "{company}"
+        );
+    }
     assert_eq!(w.emu.request_count("/"), 0);
 }
 

@@ -443,46 +443,57 @@ fn redirects_are_not_followed() {
 
 const CALLER_ORG: &str = "CALLER000000000000000@AdobeOrg";
 
-fn web(params: Value, org: Option<&str>, allowed: Option<&str>) -> Value {
+/// A deployment's bound params: `creds`, and `ALLOWED_IMS_ORGS` when given.
+fn bound(creds: Value, allowed: Option<&str>) -> Value {
+    match allowed {
+        Some(allowed) => with(creds, json!({ "ALLOWED_IMS_ORGS": allowed })),
+        None => creds,
+    }
+}
+
+/// The bound params plus what OpenWhisk adds for a web caller from `org`.
+fn web(bound: &Value, org: Option<&str>) -> Value {
     let mut headers = json!({"authorization": "Bearer caller-token-0123456789"});
     if let Some(org) = org {
         headers["x-gw-ims-org-id"] = json!(org);
     }
-    let mut extra = json!({"__ow_method": "get", "__ow_headers": headers, "__ow_path": ""});
-    if let Some(allowed) = allowed {
-        extra["ALLOWED_IMS_ORGS"] = json!(allowed);
-    }
-    with(params, extra)
+    with(
+        bound.clone(),
+        json!({"__ow_method": "get", "__ow_headers": headers, "__ow_path": ""}),
+    )
 }
 
 #[test]
 fn other_orgs_are_refused_before_any_credential_is_used() {
     let w = World::new();
-    let action = w.action();
     let org = w.env["IMS_ORG_ID"].clone();
     let allowed = format!("SOMEONE@AdobeOrg, {org}");
     // Every credential kind, even a broken one: the caller check comes first.
     let broken = with(w.jwt(), json!({"JWT_PRIVATE_KEY": "not a key"}));
     for creds in [w.oauth(), w.jwt(), w.aem_credentials(), w.dev_token(), broken] {
+        let bound = bound(creds, Some(&allowed));
+        let action = w.sealed_action(&bound);
         for (caller, why) in [
             (Some(CALLER_ORG), "another org"),
             (None, "no x-gw-ims-org-id"),
             (Some(""), "an empty x-gw-ims-org-id"),
             (Some("SOMEONE"), "a prefix of an allowed org"),
         ] {
-            let r = w.call(&action, web(creds.clone(), caller, Some(&allowed)));
+            let r = action.handle(web(&bound, caller), &activation());
             assert_eq!(status(&r), 403, "{why}: {r}");
         }
     }
     // A header that is not a string is no org either.
+    let bound = bound(w.oauth(), Some(&allowed));
+    let action = w.sealed_action(&bound);
     let odd = with(
-        web(w.oauth(), None, Some(&allowed)),
+        web(&bound, None),
         json!({"__ow_headers": {"x-gw-ims-org-id": [org.clone()]}}),
     );
-    assert_eq!(status(&w.call(&action, odd)), 403);
+    assert_eq!(status(&action.handle(odd, &activation())), 403);
     assert_eq!(w.emu.request_count("/"), 0, "a credential was used");
     // The listed org gets through.
-    let r = w.call(&action, web(w.oauth(), Some(&org), Some(&allowed)));
+    let r = action.handle(web(&bound, Some(&org)), &activation());
     assert_eq!(status(&r), 200, "{r}");
 }
 
@@ -491,27 +502,37 @@ fn the_environment_list_wins_over_the_param() {
     let w = World::new();
     let org = w.env["IMS_ORG_ID"].clone();
     let allow = w.emu.host_port();
-    let run = |params: Value, env_orgs: &str| {
+    let run = |bound: Value, caller: &str, env_orgs: &str| {
+        let seal = w.seal_file(&bound);
         let out = run_bin(
-            &[&params.to_string()],
-            &[("IMS_ACTION_ALLOW_HOSTS", &allow), ("ALLOWED_IMS_ORGS", env_orgs)],
+            &[&web(&bound, Some(caller)).to_string()],
+            &[
+                ("IMS_ACTION_ALLOW_HOSTS", &allow),
+                ("ALLOWED_IMS_ORGS", env_orgs),
+                ("IMS_ACTION_SEAL", &seal.to_string_lossy()),
+                ("__OW_ACTION_NAME", ACTION_NAME),
+            ],
             None,
         );
         last_line(&out)
     };
-    // A caller naming itself in the param (a web caller can, behind require-adobe-auth) is
-    // still refused when the environment does not list it.
-    let r = run(web(w.oauth(), Some(CALLER_ORG), Some(CALLER_ORG)), &org);
+    // A deployment whose bound param names the caller is still closed to it when the
+    // environment (which no deployment input can change) does not list it.
+    let r = run(bound(w.oauth(), Some(CALLER_ORG)), CALLER_ORG, &org);
     assert_eq!(status(&r), 403, "{r}");
-    let r = run(web(w.oauth(), Some(CALLER_ORG), None), &org);
+    let r = run(bound(w.oauth(), None), CALLER_ORG, &org);
     assert_eq!(status(&r), 403, "{r}");
     assert_eq!(w.emu.request_count("/"), 0, "a credential was used");
     // The environment's org passes, whatever the param says.
-    let r = run(web(w.oauth(), Some(&org), Some("NOBODY@AdobeOrg")), &org);
+    let r = run(bound(w.oauth(), Some("NOBODY@AdobeOrg")), &org, &org);
     assert_eq!(status(&r), 200, "{r}");
     // An empty environment variable leaves the param in charge.
-    let r = run(web(w.oauth(), Some(CALLER_ORG), Some(&org)), "");
+    let r = run(bound(w.oauth(), Some(&org)), CALLER_ORG, "");
     assert_eq!(status(&r), 403, "{r}");
+    // An environment list that names no org is a configuration error: nobody gets in.
+    let r = run(bound(w.oauth(), None), &org, " , ");
+    assert_eq!(status(&r), 500, "{r}");
+    assert!(message(&r).contains("ALLOWED_IMS_ORGS"), "{r}");
 }
 
 #[test]

@@ -355,24 +355,46 @@ fn body_of(result: &Value) -> Value {
 fn web_callers_pass_the_same_org_check_and_may_ask_for_a_check() {
     let w = World::new();
     let org = w.demo.org_id.clone();
-    let web = |caller_org: &str, query: &str| {
+    // A sealed deployment of the health action, as aio deploys it.
+    let bound = with(health(w.oauth()), json!({"ALLOWED_IMS_ORGS": org}));
+    let action = w.sealed_action(&bound);
+    let web = |caller_org: &str, request: Value| {
         with(
-            health(w.oauth()),
-            json!({
-                "__ow_method": "get",
-                "__ow_headers": {"authorization": "Bearer caller-token-0123456789", "x-gw-ims-org-id": caller_org},
-                "__ow_path": "",
-                "__ow_query": query,
-                "ALLOWED_IMS_ORGS": org,
-            }),
+            with(
+                bound.clone(),
+                json!({
+                    "__ow_method": "get",
+                    "__ow_headers": {"authorization": "Bearer caller-token-0123456789", "x-gw-ims-org-id": caller_org},
+                    "__ow_path": "",
+                }),
+            ),
+            request,
         )
     };
-    let action = w.action();
-    let refused = w.call(&action, web("OTHER@AdobeOrg", "check=true"));
+    let call = |params: Value| action.handle(params, &activation());
+    let refused = call(web("OTHER@AdobeOrg", json!({"check": "true"})));
     assert_eq!(status(&refused), 403, "{refused}");
     assert_eq!(w.emu.request_count("/ims/"), 0);
-    let allowed = w.call(&action, web(&org, "check=true"));
-    assert_eq!(card(body(&allowed), "oauth-s2s")["check"]["ok"], true);
+    // `check` is a request input any caller may set: as a query param of a web action (merged
+    // into the params) or in a raw-http query string.
+    let allowed = call(web(&org, json!({"check": "true"})));
+    assert_eq!(
+        card(body(&allowed), "oauth-s2s")["check"]["ok"],
+        true,
+        "{allowed}"
+    );
+    let raw = call(web(&org, json!({"__ow_query": "check=true"})));
+    assert_eq!(card(body(&raw), "oauth-s2s")["check"]["ok"], true, "{raw}");
+    // Nothing else is: the caller cannot point health at another IMS.
+    let moved = call(web(
+        &org,
+        json!({"IMS_BASE_URL": "https://ims-na2.adobelogin.com"}),
+    ));
+    assert_eq!(status(&moved), 400, "{moved}");
+    assert!(message(&moved).contains("IMS_BASE_URL"), "{moved}");
+    // Unsealed, a web call is refused before anything is read.
+    let unsealed = w.call(&w.action(), web(&org, json!({"check": "true"})));
+    assert_ne!(status(&unsealed), 200, "{unsealed}");
 }
 
 #[test]

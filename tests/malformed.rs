@@ -592,7 +592,7 @@ fn cases(w: &World) -> Vec<Case> {
         "__ow_body: broken JSON",
         with(
             oauth.clone(),
-            json!({"__ow_method": "post", "__ow_body": "{\"OPERATION\": "}),
+            json!({"__ow_method": "post", "CALLER_INPUTS": "OPERATION", "__ow_body": "{\"OPERATION\": "}),
         ),
         400,
         "'__ow_body'",
@@ -601,7 +601,7 @@ fn cases(w: &World) -> Vec<Case> {
         "__ow_body: base64 of broken JSON",
         with(
             oauth.clone(),
-            json!({"__ow_method": "post", "__ow_body": STANDARD.encode("{\"OPERATION\"")}),
+            json!({"__ow_method": "post", "CALLER_INPUTS": "OPERATION", "__ow_body": STANDARD.encode("{\"OPERATION\"")}),
         ),
         400,
         "'__ow_body'",
@@ -610,10 +610,19 @@ fn cases(w: &World) -> Vec<Case> {
         "__ow_body: a NUL",
         with(
             oauth.clone(),
-            json!({"__ow_method": "post", "__ow_body": "a=\u{0}"}),
+            json!({"__ow_method": "post", "CALLER_INPUTS": "OPERATION", "__ow_body": "a=\u{0}"}),
         ),
         400,
         "'__ow_body'",
+    );
+    t.params(
+        "__ow_body: broken JSON, no caller input opted in (the body is not read)",
+        with(
+            oauth.clone(),
+            json!({"__ow_method": "post", "__ow_body": "{\"OPERATION\": "}),
+        ),
+        200,
+        "",
     );
     t.params(
         "__ow_headers: a string, orgs restricted",
@@ -867,6 +876,23 @@ fn good_params(w: &World) -> Value {
     w.oauth()
 }
 
+/// For a web case (params carrying `__ow_*`), what its deployment bound: the params without
+/// them. Web calls need a sealed deployment; the others run unsealed, as an invoker's would.
+fn web_bound(input: &Input) -> Option<Value> {
+    let Input::Params(Value::Object(m)) = input else {
+        return None;
+    };
+    if !m.keys().any(|k| k.starts_with("__ow_")) {
+        return None;
+    }
+    Some(Value::Object(
+        m.iter()
+            .filter(|(k, _)| !k.starts_with("__ow_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ))
+}
+
 fn check(case: &Case, result: &Value, how: &str) {
     assert_eq!(status(result), case.status, "{} [{how}]: {result}", case.name);
     if !case.names.is_empty() {
@@ -899,7 +925,10 @@ fn every_malformed_input_gets_its_status_in_process() {
             w.emu.inject_fault(path, fault.clone(), *count);
         }
         let result = match &case.input {
-            Input::Params(p) => action.handle(p.clone(), &Activation::default()),
+            Input::Params(p) => match web_bound(&case.input) {
+                Some(bound) => w.sealed_action(&bound).handle(p.clone(), &activation()),
+                None => action.handle(p.clone(), &Activation::default()),
+            },
             Input::Line(line) => {
                 let mut input = line.clone();
                 input.push(b'\n');
@@ -925,14 +954,16 @@ struct ActionLoop {
 }
 
 impl ActionLoop {
-    fn start(allow: &str) -> ActionLoop {
+    fn start(allow: &str, seal: Option<&std::path::Path>) -> ActionLoop {
         // fd 3 becomes the stdout pipe (the results), fd 1 goes to stderr (the logs); the
-        // environment is empty but for the allowlist, as under the proxy.
+        // environment is empty but for the allowlist and the seal, as under the proxy.
+        let seal = seal.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let mut child = Command::new("/bin/sh")
             .arg("-c")
-            .arg(r#"exec env -i IMS_ACTION_ALLOW_HOSTS="$1" "$0" 3>&1 1>&2"#)
+            .arg(r#"exec env -i IMS_ACTION_ALLOW_HOSTS="$1" IMS_ACTION_SEAL="$2" "$0" 3>&1 1>&2"#)
             .arg(bin())
             .arg(allow)
+            .arg(seal)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -990,20 +1021,46 @@ impl ActionLoop {
 #[test]
 fn every_malformed_input_gets_its_status_from_one_actionloop_process() {
     let w = World::new();
-    let mut al = ActionLoop::start(&w.emu.host_port());
-    let good = json!({"value": good_params(&w), "activation_id": "good"}).to_string();
-    let first = al.send(good.as_bytes(), "the first good activation");
-    assert_eq!(status(&first), 200, "{first}\n{}", al.stderr());
-    for (n, case) in cases(&w).into_iter().enumerate() {
+    let cases = cases(&w);
+    // The web cases go to a second process deployed with a seal holding one action per case.
+    let mut sealed = std::collections::BTreeMap::new();
+    sealed.insert(
+        "good".to_string(),
+        good_params(&w).as_object().cloned().unwrap_or_default(),
+    );
+    for (n, case) in cases.iter().enumerate() {
+        if let Some(Value::Object(bound)) = web_bound(&case.input) {
+            sealed.insert(format!("case-{n}"), bound);
+        }
+    }
+    let seal_path = temp_path("seal.json");
+    std::fs::write(
+        &seal_path,
+        ims_action::seal::Seal::bind(&sealed).expect("seal").to_json(),
+    )
+    .expect("write the seal");
+    let mut plain = ActionLoop::start(&w.emu.host_port(), None);
+    let mut web = ActionLoop::start(&w.emu.host_port(), Some(&seal_path));
+    let good = json!({"value": good_params(&w), "activation_id": "good",
+                      "action_name": "/guest/ims-action/good"})
+    .to_string();
+    for al in [&mut plain, &mut web] {
+        let first = al.send(good.as_bytes(), "the first good activation");
+        assert_eq!(status(&first), 200, "{first}\n{}", al.stderr());
+    }
+    for (n, case) in cases.into_iter().enumerate() {
         for (path, fault, count) in &case.faults {
             w.emu.inject_fault(path, fault.clone(), *count);
         }
+        let is_web = web_bound(&case.input).is_some();
         let line = match &case.input {
-            Input::Params(p) => json!({"value": p, "activation_id": format!("case-{n}")})
-                .to_string()
-                .into_bytes(),
+            Input::Params(p) => json!({"value": p, "activation_id": format!("case-{n}"),
+                                       "action_name": format!("/guest/ims-action/case-{n}")})
+            .to_string()
+            .into_bytes(),
             Input::Line(line) => line.clone(),
         };
+        let al = if is_web { &mut web } else { &mut plain };
         let result = al.send(&line, &case.name);
         check(&case, &result, "actionloop");
         let next = al.send(
@@ -1012,11 +1069,16 @@ fn every_malformed_input_gets_its_status_from_one_actionloop_process() {
         );
         assert_eq!(status(&next), 200, "after {}: {next}", case.name);
     }
-    drop(al.stdin);
-    let exit = al.child.wait().expect("the actionloop ends");
-    assert!(exit.success(), "{exit}");
-    let logs = String::from_utf8_lossy(&al.stderr.lock().map(|s| s.clone()).unwrap_or_default()).into_owned();
-    assert!(!logs.contains("panic"), "{logs}");
+    for al in [plain, web] {
+        drop(al.stdin);
+        let mut child = al.child;
+        let exit = child.wait().expect("the actionloop ends");
+        assert!(exit.success(), "{exit}");
+        let logs =
+            String::from_utf8_lossy(&al.stderr.lock().map(|s| s.clone()).unwrap_or_default()).into_owned();
+        assert!(!logs.contains("panic"), "{logs}");
+    }
+    let _ = std::fs::remove_file(&seal_path);
 }
 
 /// A library caller can hand `Action::handle` a `Value` deeper than serde_json would ever parse
@@ -1067,6 +1129,16 @@ fn a_deep_value_built_in_process_does_not_overflow() {
     for (what, build, expected) in cases {
         for level in ["info", "debug"] {
             let params = with(w.oauth(), json!({"LOG_LEVEL": level}));
+            // The web cases run as a deployment that bound exactly these params.
+            let sealed = w.sealed_action(&params);
+            let is_web = build(json!({}), json!(null))
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| k.starts_with("__ow_")));
+            let (action, activation) = if is_web {
+                (&sealed, activation())
+            } else {
+                (&action, Activation::default())
+            };
             // A stack overflow aborts the whole test binary: that is the failure looked for.
             let r = std::thread::scope(|s| {
                 std::thread::Builder::new()
@@ -1076,7 +1148,7 @@ fn a_deep_value_built_in_process_does_not_overflow() {
                         for _ in 0..1_000 {
                             deep = json!([deep]);
                         }
-                        action.handle(build(params, deep), &Activation::default())
+                        action.handle(build(params, deep), &activation)
                     })
                     .expect("thread")
                     .join()

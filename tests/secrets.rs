@@ -25,7 +25,6 @@ use adobe_emulator::Fault;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::*;
-use ims_action::Activation;
 use ims_action::token::ims::percent_encode_into;
 use serde_json::{Value, json};
 
@@ -284,9 +283,19 @@ fn run(w: &World, env_file: &str, params: &Value, mode: Mode, trace: Trace) -> O
     if trace == Trace::Env {
         env.push(("RUST_LOG", "trace"));
     }
+    // A web call needs a sealed deployment: it bound everything but the web params.
+    let seal = is_web(&params).then(|| w.seal_file(&bound(&params)));
+    let seal_s = seal
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let out = match mode {
         Mode::OneShot => {
             env.push(("IMS_ACTION_ALLOW_HOSTS", allow.as_str()));
+            if seal.is_some() {
+                env.push(("IMS_ACTION_SEAL", seal_s.as_str()));
+                env.push(("__OW_ACTION_NAME", ACTION_NAME));
+            }
             run_bin(&[&params.to_string()], &env, None)
         }
         Mode::Invoke => {
@@ -331,10 +340,8 @@ fn check_scenarios(w: &World, scenarios: Vec<Scenario>, mut extra: Secrets) {
             w.emu.inject_fault(path, fault.clone(), *count);
         }
         // A fresh action (and token cache) per scenario: each one fetches its own token.
-        let result = w.action().handle(
-            with(s.params.clone(), json!({"LOG_LEVEL": "trace"})),
-            &Activation::default(),
-        );
+        let params = with(s.params.clone(), json!({"LOG_LEVEL": "trace"}));
+        let result = w.sealed_action(&bound(&params)).handle(params, &activation());
         assert_eq!(status(&result), s.status, "{} [in-process]: {result}", s.name);
         printed.push((format!("{} [in-process] result", s.name), result.to_string()));
     }
@@ -355,6 +362,21 @@ fn check_scenarios(w: &World, scenarios: Vec<Scenario>, mut extra: Secrets) {
 
 fn health(params: Value, check: bool) -> Value {
     with(params, json!({"OPERATION": "health", "check": check}))
+}
+
+fn is_web(params: &Value) -> bool {
+    params
+        .as_object()
+        .is_some_and(|m| m.keys().any(|k| k.starts_with("__ow_")))
+}
+
+/// What a deployment bound: the params without the web ones.
+fn bound(params: &Value) -> Value {
+    let mut b = params.clone();
+    if let Value::Object(m) = &mut b {
+        m.retain(|k, _| !k.starts_with("__ow_"));
+    }
+    b
 }
 
 fn analytics(params: Value) -> Value {

@@ -1,6 +1,7 @@
 //! Web actions, end to end: the params OpenWhisk adds for an HTTP caller (`__ow_method`,
 //! `__ow_headers`, `__ow_path`, `__ow_query`, `__ow_body`), the caller's org check, what a raw
-//! body may and may not set, and what never reaches the logs.
+//! body may and may not set, and what never reaches the logs. Every deployment here is sealed
+//! (its bound params are the seal); an unsealed one refuses web calls.
 
 mod common;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use common::*;
 use ims_action::endpoint::AllowList;
+use ims_action::seal::Sealing;
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};
 use serde_json::{Value, json};
@@ -103,18 +105,25 @@ impl Trap {
     }
 }
 
+/// Runs a web activation of the deployment that bound `bound`, with `extra` from the caller.
+fn call_web(w: &World, bound: &Value, method: &str, org: Option<&str>, extra: Value) -> Value {
+    w.sealed_action(bound)
+        .handle(web(bound.clone(), method, org, extra), &activation())
+}
+
 #[test]
 fn a_web_request_gets_status_headers_and_a_json_object_body() {
     let w = World::new();
-    let a = w.action();
-    let r = w.call(
-        &a,
+    let bound = w.oauth();
+    let a = w.sealed_action(&bound);
+    let r = a.handle(
         web(
-            w.oauth(),
+            bound.clone(),
             "get",
             Some(w.env["IMS_ORG_ID"].as_str()),
             json!({"__ow_path": "/quota", "__ow_query": "current=true"}),
         ),
+        &activation(),
     );
     assert_eq!(r["statusCode"], 200, "{r}");
     assert_eq!(r["headers"]["content-type"], "application/json");
@@ -130,14 +139,20 @@ fn a_web_request_gets_status_headers_and_a_json_object_body() {
     assert!(!r.to_string().contains(CALLER_TOKEN));
 }
 
+/// The bound params of a deployment that lets callers choose the operation and the path.
+fn opted_in(w: &World) -> Value {
+    with(w.oauth(), json!({"CALLER_INPUTS": "OPERATION,AEM_PATH"}))
+}
+
 #[test]
 fn a_raw_json_body_base64_encoded_chooses_the_operation() {
     let w = World::new();
-    let a = w.action();
+    let bound = opted_in(&w);
+    let a = w.sealed_action(&bound);
     let body = b64(r#"{"OPERATION":"aem-get","AEM_PATH":"/content/dam/demo.json"}"#);
-    let mut p = web(w.oauth(), "post", None, json!({"__ow_body": body}));
+    let mut p = web(bound, "post", None, json!({"__ow_body": body}));
     p["__ow_headers"]["content-type"] = json!("application/json");
-    let r = w.call(&a, p);
+    let r = a.handle(p, &activation());
     assert_eq!(r["statusCode"], 200, "{r}");
     assert_eq!(r["body"]["jcr:title"], "Demo", "{r}");
     assert_eq!(w.emu.request_count("/content/dam/demo.json"), 1);
@@ -146,34 +161,47 @@ fn a_raw_json_body_base64_encoded_chooses_the_operation() {
 #[test]
 fn a_form_body_and_a_query_string_choose_the_operation() {
     let w = World::new();
-    let a = w.action();
+    let bound = opted_in(&w);
+    let a = w.sealed_action(&bound);
     let mut p = web(
-        w.oauth(),
+        bound.clone(),
         "post",
         None,
         json!({"__ow_body": "OPERATION=aem-get&AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json"}),
     );
     p["__ow_headers"]["content-type"] = json!("application/x-www-form-urlencoded");
-    let r = w.call(&a, p);
+    let r = a.handle(p, &activation());
     assert_eq!(r["statusCode"], 200, "{r}");
     assert_eq!(r["body"]["jcr:title"], "Demo", "{r}");
 
     let p = web(
-        w.oauth(),
+        bound,
         "get",
         None,
         json!({"__ow_query": "OPERATION=aem-get&AEM_PATH=/content/dam/projects.json"}),
     );
-    let r = w.call(&a, p);
+    let r = a.handle(p, &activation());
     assert_eq!(r["statusCode"], 200, "{r}");
     assert_eq!(r["body"]["jcr:primaryType"], "sling:Folder", "{r}");
     assert_eq!(w.emu.request_count("/content/dam/projects.json"), 1);
+
+    // Without the opt-in, the same raw body changes nothing: the bound default operation runs.
+    let plain = w.oauth();
+    let mut p = web(
+        plain.clone(),
+        "post",
+        None,
+        json!({"__ow_body": "OPERATION=aem-get"}),
+    );
+    p["__ow_headers"]["content-type"] = json!("application/x-www-form-urlencoded");
+    let r = w.sealed_action(&plain).handle(p, &activation());
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert!(r["body"]["data"]["contentRequestsQuota"].is_object(), "{r}");
 }
 
 #[test]
 fn allowed_orgs_keep_other_callers_out_before_any_request() {
     let w = World::new();
-    let a = w.action();
     let org = w.env["IMS_ORG_ID"].clone();
     let bound = with(
         w.oauth(),
@@ -184,31 +212,52 @@ fn allowed_orgs_keep_other_callers_out_before_any_request() {
         (Some("STRANGER000000000000@AdobeOrg"), "an unlisted org"),
         (Some(""), "an empty org"),
     ] {
-        let r = w.call(&a, web(bound.clone(), "get", caller, json!({})));
+        let r = call_web(&w, &bound, "get", caller, json!({}));
         assert_eq!(status(&r), 403, "{why}: {r}");
         assert_eq!(r["error"]["statusCode"], 403, "{why}: {r}");
         assert!(message(&r).contains("x-gw-ims-org-id"), "{why}: {r}");
         assert_eq!(w.emu.request_count("/ims"), 0, "{why}");
         assert_eq!(w.emu.request_count("/"), 0, "{why}");
     }
-    let r = w.call(&a, web(bound.clone(), "get", Some(&org), json!({})));
+    let a = w.sealed_action(&bound);
+    let r = a.handle(web(bound.clone(), "get", Some(&org), json!({})), &activation());
     assert_eq!(status(&r), 200, "{r}");
     assert_eq!(w.emu.request_count("/ims"), 1);
 
     // Header names arrive lower-cased from OpenWhisk, but a mixed-case one is matched too.
-    let mut p = web(bound, "get", None, json!({}));
+    let mut p = web(bound.clone(), "get", None, json!({}));
     p["__ow_headers"]["X-GW-IMS-ORG-ID"] = json!(org);
-    assert_eq!(status(&w.call(&a, p)), 200);
+    assert_eq!(status(&a.handle(p, &activation())), 200);
+
+    // A caller cannot widen or clear the list: it is sealed configuration.
+    for (changed, why) in [
+        (json!("STRANGER000000000000@AdobeOrg"), "replaced"),
+        (json!(""), "cleared"),
+    ] {
+        let mut p = web(
+            bound.clone(),
+            "get",
+            Some("STRANGER000000000000@AdobeOrg"),
+            json!({}),
+        );
+        p["ALLOWED_IMS_ORGS"] = changed;
+        let r = a.handle(p, &activation());
+        assert_eq!(status(&r), 400, "{why}: {r}");
+        assert!(message(&r).contains("'ALLOWED_IMS_ORGS'"), "{why}: {r}");
+    }
+    assert_eq!(w.emu.request_count("/ims"), 1);
 }
 
 #[test]
 fn a_raw_body_cannot_override_bound_params() {
     let w = World::new();
     let trap = Trap::start();
+    let bound = with(opted_in(&w), json!({"OPERATION": "aem-quota"}));
     let a = Action::new(
         AllowList::parse(&format!("{},127.0.0.1:{}", w.emu.host_port(), trap.port)),
         TokenCache::in_memory(),
-    );
+    )
+    .with_sealing(Sealing::Sealed(seal_for(&bound)));
     let body = json!({
         "OPERATION": "aem-get",
         "AEM_PATH": "/content/dam/demo.json",
@@ -217,7 +266,6 @@ fn a_raw_body_cannot_override_bound_params() {
         "OAUTHS2S_CLIENT_ID": "attacker-client",
         "ALLOWED_IMS_ORGS": "ATTACKER@AdobeOrg",
     });
-    let bound = with(w.oauth(), json!({"OPERATION": "aem-quota"}));
     for (where_, extra) in [
         ("json body", json!({"__ow_body": b64(&body.to_string())})),
         (
@@ -229,7 +277,7 @@ fn a_raw_body_cannot_override_bound_params() {
             json!({"__ow_query": format!("OPERATION=aem-get&AEM_DATA_SERVICE_BASE_URL={}", trap.url())}),
         ),
     ] {
-        let r = w.call(&a, web(bound.clone(), "post", None, extra));
+        let r = a.handle(web(bound.clone(), "post", None, extra), &activation());
         assert_eq!(status(&r), 200, "{where_}: {r}");
         // The bound operation ran (the quota), with the bound endpoints.
         assert_eq!(
@@ -239,24 +287,48 @@ fn a_raw_body_cannot_override_bound_params() {
         );
     }
     assert_eq!(w.emu.request_count("/content"), 0);
+    // Top-level (a non-raw web action merges query and body into params): refused, by name.
+    for (name, value) in [
+        ("IMS_BASE_URL", json!(trap.url())),
+        ("AEM_DATA_SERVICE_BASE_URL", json!(trap.url())),
+        ("OPERATION", json!("aem-get")),
+        ("OAUTHS2S_CLIENT_ID", json!("attacker-client")),
+        ("LOG_LEVEL", json!("trace")),
+        ("HTTP_TIMEOUT_MS", json!(1)),
+        ("AUTH_METHOD", json!("dev-token")),
+    ] {
+        let mut p = web(bound.clone(), "get", None, json!({}));
+        p[name] = value;
+        let r = a.handle(p, &activation());
+        assert_eq!(status(&r), 400, "{name}: {r}");
+        assert!(message(&r).contains(&format!("'{name}'")), "{name}: {r}");
+    }
     assert!(trap.seen().is_empty(), "{:?}", trap.seen());
+}
+
+#[test]
+fn an_unsealed_deployment_refuses_web_calls_but_serves_its_owner() {
+    let w = World::new();
+    let a = w.action();
+    let r = a.handle(web(w.oauth(), "get", None, json!({})), &activation());
+    assert_eq!(status(&r), 500, "{r}");
+    assert!(message(&r).contains("no sealed configuration"), "{r}");
+    for only in ["__ow_body", "__ow_query", "__ow_headers", "__ow_path"] {
+        let p = with(w.oauth(), json!({ only: "" }));
+        assert_eq!(status(&a.handle(p, &activation())), 500, "{only}");
+    }
+    assert_eq!(w.emu.request_count("/"), 0);
+    // A plain invoke (the namespace's key holder) is trusted as before.
+    assert_eq!(status(&a.handle(w.oauth(), &activation())), 200);
 }
 
 #[test]
 fn a_raw_body_cannot_supply_credentials() {
     let w = World::new();
-    let a = w.action();
     let secret = w.env["OAUTHS2S_CLIENT_SECRET"].clone();
     let body = b64(&json!({"OAUTHS2S_CLIENT_SECRET": secret}).to_string());
-    let r = w.call(
-        &a,
-        web(
-            without(w.oauth(), &["OAUTHS2S_CLIENT_SECRET"]),
-            "post",
-            None,
-            json!({"__ow_body": body}),
-        ),
-    );
+    let bound = without(opted_in(&w), &["OAUTHS2S_CLIENT_SECRET"]);
+    let r = call_web(&w, &bound, "post", None, json!({"__ow_body": body}));
     assert_eq!(status(&r), 400, "{r}");
     assert!(message(&r).contains("OAUTHS2S_CLIENT_SECRET"), "{r}");
     assert_eq!(w.emu.request_count("/"), 0);
@@ -272,15 +344,14 @@ fn a_raw_body_cannot_set_an_unbound_ims_base_url() {
     let tmp = temp_path("tmpdir");
     std::fs::create_dir_all(&tmp).unwrap();
     let body = b64(&json!({"IMS_BASE_URL": w.emu.base_url(), "OPERATION": "aem-quota"}).to_string());
-    let params = web(
-        without(w.oauth(), &["IMS_BASE_URL"]),
-        "post",
-        None,
-        json!({"__ow_body": body}),
-    );
+    let bound = without(opted_in(&w), &["IMS_BASE_URL"]);
+    let seal = w.seal_file(&bound);
+    let params = web(bound, "post", None, json!({"__ow_body": body}));
     let out = run_oneshot(
         &params,
         &[
+            ("IMS_ACTION_SEAL", seal.to_string_lossy().into_owned()),
+            ("__OW_ACTION_NAME", ACTION_NAME.into()),
             ("HTTPS_PROXY", proxy.url()),
             ("TMPDIR", tmp.to_string_lossy().into_owned()),
             ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
@@ -320,14 +391,19 @@ fn the_authorization_header_never_reaches_the_logs_even_at_trace() {
     let tmp = temp_path("tmpdir");
     std::fs::create_dir_all(&tmp).unwrap();
     let body = b64(r#"{"OPERATION":"aem-get","AEM_PATH":"/content/dam/demo.json"}"#);
+    let bound = with(opted_in(&w), json!({"LOG_LEVEL": "trace"}));
+    let seal = w.seal_file(&bound);
     let mut params = web(
-        with(w.oauth(), json!({"LOG_LEVEL": "trace"})),
+        bound,
         "post",
         Some(w.env["IMS_ORG_ID"].as_str()),
         json!({"__ow_body": body}),
     );
     params["__ow_headers"]["cookie"] = json!("session=cookie-secret-0123456789");
+    params["__ow_headers"]["x-require-whisk-auth"] = json!("whisk-shared-secret-0123456789");
     let env = [
+        ("IMS_ACTION_SEAL", seal.to_string_lossy().into_owned()),
+        ("__OW_ACTION_NAME", ACTION_NAME.into()),
         ("TMPDIR", tmp.to_string_lossy().into_owned()),
         ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
         ("__OW_DEADLINE", (now_ms() + 60_000).to_string()),
@@ -356,6 +432,7 @@ fn the_authorization_header_never_reaches_the_logs_even_at_trace() {
     // ...but no secret: the caller's token, its cookie, our client secret, the IMS token.
     assert!(!logs.contains(CALLER_TOKEN), "{logs}");
     assert!(!logs.contains("cookie-secret-0123456789"), "{logs}");
+    assert!(!logs.contains("whisk-shared-secret-0123456789"), "{logs}");
     assert!(!logs.contains(w.env["OAUTHS2S_CLIENT_SECRET"].as_str()), "{logs}");
     let issued: Vec<String> = w
         .emu
@@ -376,13 +453,13 @@ fn the_authorization_header_never_reaches_the_logs_even_at_trace() {
 #[test]
 fn deadlines_apply_to_web_activations_too() {
     let w = World::new();
-    let a = w.action();
+    let bound = w.oauth();
     let activation = Activation {
         deadline_ms: Some(now_ms() - 1),
-        ..Default::default()
+        ..activation()
     };
-    let r = a.handle(
-        web(w.oauth(), "get", Some(w.env["IMS_ORG_ID"].as_str()), json!({})),
+    let r = w.sealed_action(&bound).handle(
+        web(bound, "get", Some(w.env["IMS_ORG_ID"].as_str()), json!({})),
         &activation,
     );
     assert_eq!(status(&r), 504, "{r}");
@@ -411,10 +488,18 @@ fn allowed_orgs_from_the_environment_cannot_be_widened_by_params() {
         json!(format!("{stranger},{org}")),
     ] {
         let bound = with(w.oauth(), json!({"ALLOWED_IMS_ORGS": param}));
+        let seal = w.seal_file(&bound);
+        let mut env = env.to_vec();
+        env.push(("IMS_ACTION_SEAL", seal.to_string_lossy().into_owned()));
+        env.push(("__OW_ACTION_NAME", ACTION_NAME.into()));
         let r = last_line(&run_oneshot(&web(bound, "get", Some(stranger), json!({})), &env));
         assert_eq!(status(&r), 403, "param {param}: {r}");
     }
     assert_eq!(w.emu.request_count("/"), 0);
+    let seal = w.seal_file(&w.oauth());
+    let mut env = env.to_vec();
+    env.push(("IMS_ACTION_SEAL", seal.to_string_lossy().into_owned()));
+    env.push(("__OW_ACTION_NAME", ACTION_NAME.into()));
     let r = last_line(&run_oneshot(&web(w.oauth(), "get", Some(&org), json!({})), &env));
     let _ = std::fs::remove_dir_all(&tmp);
     assert_eq!(status(&r), 200, "{r}");

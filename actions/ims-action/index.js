@@ -3,21 +3,31 @@
  *
  * Adobe I/O Runtime only runs Node.js actions for most namespaces, so this action ships the static
  * musl binary as `bin/exec` (ext.config.yaml `include`) and drives it with the OpenWhisk ActionLoop
- * protocol (shared/reference/openwhisk.md §1.2):
+ * protocol (apache/openwhisk-runtime-go, docs/ACTION.md):
  *   - one child per container, started lazily by the first activation and kept while warm, so the
- *     binary's in-memory IMS token cache survives between activations;
+ *     binary's in-memory IMS token cache survives between activations. The launcher lives in a
+ *     process-wide registry (globalThis, keyed by the binary's path), not in this module: `aio app
+ *     dev` re-requires the module on every call, and each reload must find the same child
+ *     instead of starting another one (and fetching another token). (So an edit of this file
+ *     takes effect in `aio app dev` after a restart of it; under aio app dev the child runs from
+ *     a copy, so that aio can rebuild the action while it runs, see start());
  *   - per activation, one JSON line on the child's stdin
  *       {"value": params, "namespace", "action_name", "action_version", "activation_id",
- *        "transaction_id", "deadline"}
- *     and one JSON line back on the child's fd 3, which is the action's result;
+ *        "transaction_id", "deadline", "api_key"}
+ *     (api_key only when the runtime sets __OW_API_KEY, as the Go ActionLoop proxy does) and one
+ *     JSON line back on the child's fd 3, which is the action's result;
+ *   - the child's environment is this process's, minus the per-activation __OW_* variables (they
+ *     would be stale from the second activation on; the line carries them), plus IMS_ACTION_SEAL
+ *     naming bin/ims-action.seal.json when the build put one there (the child may run from a copy
+ *     in the temp dir, where it cannot find the seal next to itself);
  *   - the child's stdout/stderr are inherited, so its log lines land in this activation's log in
  *     order (the binary flushes them before it replies on fd 3);
  *   - activations are queued and sent one at a time: the container may run up to `concurrency`
  *     activations at once (Adobe's default is 200), the protocol has one request in flight;
  *   - a child that dies mid-activation fails that activation with a 502 and is restarted by the next.
  *
- * Secrets: params (credentials, the caller's Authorization header) go only to the child's stdin.
- * Nothing here logs params or the child's replies.
+ * Secrets: params (credentials, the caller's Authorization header) and the API key go only to the
+ * child's stdin. Nothing here logs params, the API key or the child's replies.
  *
  * No dependencies. `Launcher` is exported for tests.
  */
@@ -29,6 +39,17 @@ const os = require('os')
 const path = require('path')
 
 const BIN = path.join(__dirname, 'bin', 'exec')
+// Written next to bin/exec at build time by `ims-action seal` (scripts/build-launcher.sh).
+const SEAL = 'ims-action.seal.json'
+// The process-wide registry of running launchers: survives re-requires of this module.
+const REGISTRY = Symbol.for('ims-action.launchers')
+// Set by the Node.js runtime for each activation; the child gets them on each line instead.
+const PER_ACTIVATION_ENV = ['__OW_ACTIVATION_ID', '__OW_TRANSACTION_ID', '__OW_DEADLINE',
+  '__OW_ACTION_NAME', '__OW_ACTION_VERSION', '__OW_API_KEY']
+// `aio app dev` skips the pre-app-build hook that builds bin/exec (its own pre-app-dev hook may
+// have failed), so say how to get one. aio copies bin/exec into its build only when it starts.
+const MISSING_BINARY = 'the ims-action binary (bin/exec next to the action) is missing: ' +
+  'run `make launcher` in the project, then restart `aio app dev` (or deploy again)'
 
 function log (message) {
   console.error(`[ims-action launcher] ${message}`)
@@ -46,7 +67,8 @@ function activationContext (env) {
     action_version: env.__OW_ACTION_VERSION,
     activation_id: env.__OW_ACTIVATION_ID,
     transaction_id: env.__OW_TRANSACTION_ID,
-    deadline: env.__OW_DEADLINE // a string of epoch milliseconds, as the ActionLoop proxy sends it
+    deadline: env.__OW_DEADLINE, // a string of epoch milliseconds, as the ActionLoop proxy sends it
+    api_key: env.__OW_API_KEY || undefined // set only with the provide-api-key annotation (or aio app dev)
   }
 }
 
@@ -81,6 +103,10 @@ class Launcher {
       try {
         await this.start()
       } catch (err) {
+        if (err.code === 'ENOENT') {
+          log(`${this.bin} does not exist: run \`make launcher\` in the project`)
+          return errorResult(502, MISSING_BINARY)
+        }
         log(`cannot start ${this.bin}: ${err.code || err.message}`)
         return errorResult(502, `cannot start the ims-action binary (${err.code || err.message})`)
       }
@@ -99,6 +125,18 @@ class Launcher {
 
   /** Start the child: chmod bin/exec, or fall back to a copy in the temp dir (read-only or noexec code dir). */
   async start () {
+    if (process.env.AIO_DEV) {
+      // `aio app dev` (which sets AIO_DEV) copies bin/exec into its build again whenever the
+      // action's code changes, and that copy fails (ETXTBSY) while the file runs: run a copy
+      // of it instead, deleted once running (the process keeps its own reference).
+      const copy = this.copyOf(this.bin)
+      try {
+        this.child = await this.spawn(copy)
+      } finally {
+        fs.rmSync(path.dirname(copy), { recursive: true, force: true })
+      }
+      return
+    }
     let bin = this.bin
     try {
       fs.chmodSync(bin, 0o755)
@@ -120,13 +158,21 @@ class Launcher {
   }
 
   copyToTmp () {
-    if (!this.tmpCopy) {
-      const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-')), 'exec')
-      fs.copyFileSync(this.bin, copy)
-      fs.chmodSync(copy, 0o755)
-      this.tmpCopy = copy
-    }
+    if (!this.tmpCopy) this.tmpCopy = this.copyOf(this.bin)
     return this.tmpCopy
+  }
+
+  /** A fresh executable copy of `bin` in its own folder of the temp dir. */
+  copyOf (bin) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-'))
+    try {
+      fs.copyFileSync(bin, path.join(dir, 'exec'))
+      fs.chmodSync(path.join(dir, 'exec'), 0o755)
+      return path.join(dir, 'exec')
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true })
+      throw err
+    }
   }
 
   /** Spawn `bin` with fd 3 as the reply pipe; resolves once the process runs. */
@@ -135,6 +181,9 @@ class Launcher {
     // The binary acks on fd 3 only when this is set, and nothing here reads an ack: a stray
     // {"ok":true} would become the answer to the first activation and shift every later one.
     delete env.__OW_WAIT_FOR_ACK
+    for (const name of PER_ACTIVATION_ENV) delete env[name]
+    const seal = path.join(path.dirname(this.bin), SEAL)
+    if (fs.existsSync(seal)) env.IMS_ACTION_SEAL = seal
     const child = spawn(bin, [], { stdio: ['pipe', 'inherit', 'inherit', 'pipe'], env })
     return new Promise((resolve, reject) => {
       child.once('error', reject)
@@ -213,15 +262,22 @@ class Launcher {
   }
 }
 
-const launcher = new Launcher()
+/** The launcher of `bin` for this process: the one a previous load of this module started, if any. */
+function sharedLauncher (bin = BIN) {
+  const launchers = globalThis[REGISTRY] || (globalThis[REGISTRY] = new Map())
+  const key = path.resolve(bin)
+  if (!launchers.has(key)) launchers.set(key, new Launcher(key))
+  return launchers.get(key)
+}
 
 /** The action: one activation = one request/reply with the long-lived binary. */
 async function main (params) {
   // Read the __OW_* values now: with concurrency > 1 the runtime overwrites them for the next activation.
   const context = activationContext(process.env)
-  return launcher.run(params || {}, context)
+  return sharedLauncher().run(params || {}, context)
 }
 
 exports.main = main // module.exports.main: what the Node.js runtime (and webpack's commonjs2 bundle) calls
 exports.Launcher = Launcher
+exports.sharedLauncher = sharedLauncher
 exports.activationContext = activationContext

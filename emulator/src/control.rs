@@ -69,7 +69,7 @@ pub(crate) fn handle(state: &State, request: &RecordedRequest) -> Response {
     }
 }
 
-/// Parses `{"path": P, "count": N, <one of status | delay_ms | kind>}`.
+/// Parses `{"path": P, "count": N, <one of status | echo_status | delay_ms | kind>}`.
 fn parse_fault(body: &[u8]) -> Result<(String, Fault, u32), String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let path = v
@@ -102,6 +102,13 @@ fn parse_fault(body: &[u8]) -> Result<(String, Fault, u32), String> {
             retry_after,
             body: string_field("body"),
         }
+    } else if let Some(status) = v.get("echo_status") {
+        let status = status
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .filter(|s| (100..=999).contains(s))
+            .ok_or("\"echo_status\" must be an HTTP status code")?;
+        Fault::Echo { status }
     } else if let Some(ms) = v.get("delay_ms") {
         let ms = ms.as_u64().ok_or("\"delay_ms\" must be a non-negative integer")?;
         Fault::Delay(Duration::from_millis(ms))
@@ -113,7 +120,7 @@ fn parse_fault(body: &[u8]) -> Result<(String, Fault, u32), String> {
             Some("huge") => Fault::Huge,
             _ => {
                 return Err(
-                    "one of \"status\", \"delay_ms\" or \"kind\" (drop|malformed|html|huge) is required"
+                    "one of \"status\", \"echo_status\", \"delay_ms\" or \"kind\" (drop|malformed|html|huge) is required"
                         .into(),
                 );
             }

@@ -197,6 +197,14 @@ pub enum Fault {
     Html,
     /// Answer 200 with a valid JSON body of [`HUGE_BODY_BYTES`] bytes.
     Huge,
+    /// Answer with this status and a body that quotes the whole request back (body first, then
+    /// every header, `authorization` included), in the fields IMS errors (`error_description`)
+    /// and API errors (`message`) use, and as `request`: a hostile or careless upstream that
+    /// reflects what it was sent, form-encoded secrets and bearer tokens alike.
+    Echo {
+        /// HTTP status code.
+        status: u16,
+    },
 }
 
 /// Size of the body sent for [`Fault::Huge`].

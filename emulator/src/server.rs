@@ -142,6 +142,7 @@ fn handle(state: &State, request: &RecordedRequest) -> Outcome {
     if let Some(fault) = state.take_fault(&request.path) {
         match fault {
             Fault::Delay(d) => std::thread::sleep(d),
+            Fault::Echo { status } => return Outcome::Respond(echo(status, request)),
             other => return apply_fault(&other),
         }
     }
@@ -172,6 +173,31 @@ fn analytics_company(path: &str) -> Option<&str> {
     (!company.is_empty() && !company.contains('/')).then_some(company)
 }
 
+/// A body quoting `request` back: its body first, then its headers.
+fn echo(status: u16, request: &RecordedRequest) -> Response {
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let text = std::iter::once(body.clone())
+        .chain(request.headers.iter().map(|(k, v)| format!("{k}: {v}")))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Response::json(
+        status,
+        &serde_json::json!({
+            "error": "echo",
+            "error_description": text,
+            "error_code": "echo",
+            "message": text,
+            "request": {"method": request.method, "path": request.path, "query": request.query,
+                        "headers": headers, "body": body},
+        }),
+    )
+}
+
 /// The generic 404.
 pub(crate) fn not_found() -> Response {
     Response::json(404, &serde_json::json!({"error": "not found"}))
@@ -180,7 +206,7 @@ pub(crate) fn not_found() -> Response {
 fn apply_fault(fault: &Fault) -> Outcome {
     match fault {
         Fault::Drop => Outcome::Drop,
-        Fault::Delay(_) => Outcome::Respond(Response::json(200, &serde_json::json!({}))),
+        Fault::Delay(_) | Fault::Echo { .. } => Outcome::Respond(Response::json(200, &serde_json::json!({}))),
         Fault::Status {
             status,
             retry_after,

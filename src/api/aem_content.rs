@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::credentials::{AuthMethod, Credentials};
+use crate::credentials::{AuthMethod, Credentials, aem_service};
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request};
@@ -19,10 +19,10 @@ pub struct ContentCall {
     path: String,
 }
 
-/// Reads `AEM_AUTHOR_URL` (allow-listed, and held to the credentials' own environment when they
-/// say which) and `AEM_PATH`.
+/// Reads `AEM_AUTHOR_URL` (allow-listed, and held to the AEM environment of the service
+/// credentials whenever they are configured, whichever credential wins) and `AEM_PATH`.
 pub fn from_params(
-    _params: &Params,
+    params: &Params,
     check: &mut InputCheck,
     allow: &AllowList,
     creds: Option<&Credentials>,
@@ -35,19 +35,41 @@ pub fn from_params(
             .map_err(|e| check.invalid(e))
             .ok()
     };
-    if let (Some(base), Some(Credentials::ServiceAccount(c))) = (&base, creds)
-        && c.method == AuthMethod::AemServiceCredentials
-        && !allow.lists(base)
-        && let Some((program, environment)) = environment_of(&c.client_id)
-        && !is_environment_host(base.host(), program, environment)
-    {
-        check.invalid(Error::invalid(
-            "AEM_AUTHOR_URL",
-            format!(
-                "is not a host of the AEM environment the service credentials belong to \
-                 (author-p{program}-e{environment}.adobeaemcloud.com or publish-p{program}-e{environment}…)"
-            ),
-        ));
+    // Fail closed: with AEM service credentials configured, a token only goes to their own
+    // environment, even when OAuth (say, App Builder's injected __ims_oauth_s2s) or JWT wins;
+    // every other *.adobeaemcloud.com host runs someone else's code.
+    let pinned_client_id = match creds {
+        Some(Credentials::ServiceAccount(c)) if c.method == AuthMethod::AemServiceCredentials => {
+            Some(c.client_id.clone())
+        }
+        _ => aem_service::client_id(params).unwrap_or_else(|e| {
+            check.invalid(e);
+            None
+        }),
+    };
+    if let Some(client_id) = pinned_client_id {
+        match environment_of(&client_id) {
+            None => check.invalid(Error::invalid(
+                aem_service::INPUT,
+                "its client id (integration.technicalAccount.clientId) names no AEM environment \
+                 (cm-p<program>-e<environment>-…), so the host its token may go to is unknown: use the \
+                 service credentials the AEM Developer Console gives for one environment",
+            )),
+            Some((program, environment)) => {
+                if let Some(base) = &base
+                    && !allow.lists(base)
+                    && !is_environment_host(base.host(), program, environment)
+                {
+                    check.invalid(Error::invalid(
+                        "AEM_AUTHOR_URL",
+                        format!(
+                            "is not a host of the AEM environment the service credentials belong to \
+                             (author-p{program}-e{environment}.adobeaemcloud.com or publish-p{program}-e{environment}…)"
+                        ),
+                    ));
+                }
+            }
+        }
     }
     let path = check
         .optional("AEM_PATH", Kind::Text(2048))

@@ -32,10 +32,10 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
         .map_err(|e| check.invalid(e))
         .ok();
     let company_id = check.required("ANALYTICS_COMPANY_ID", Kind::Id).to_string();
-    if !company_id.is_empty() && !is_path_safe(&company_id) {
+    if !company_id.is_empty() && !is_company_id(&company_id) {
         check.invalid(Error::invalid(
             "ANALYTICS_COMPANY_ID",
-            "may hold only letters, digits, '.', '_' and '-'",
+            "must be a global company id: letters, digits, '_' and '-' only (GET /discovery/me lists yours)",
         ));
     }
     let report = match params.get("ANALYTICS_REPORT") {
@@ -96,9 +96,12 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
     })
 }
 
-fn is_path_safe(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+/// A global company id (`exampl5`): it becomes a path segment of `/api/{company}/reports`, so
+/// nothing that could change the path (no '.', '..', '/', '%') gets through.
+fn is_company_id(s: &str) -> bool {
+    s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
 /// Page views by day over the last 7 days (whole days, ending today at midnight UTC).
@@ -140,6 +143,16 @@ impl ReportCall {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn company_ids_are_single_safe_segments() {
+        for ok in ["exampl5", "demoorg0", "ACME_co-1"] {
+            assert!(is_company_id(ok), "{ok}");
+        }
+        for bad in [".", "..", "a.b", "a/b", "%2e%2e", "a b", ""] {
+            assert!(bad.is_empty() || !is_company_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn the_default_report_covers_the_last_seven_days() {

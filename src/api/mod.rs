@@ -14,6 +14,19 @@ use crate::http::{Budget, HttpClient, Request, Response};
 use crate::params::{InputCheck, Kind, Params};
 use crate::token::AccessToken;
 
+/// Every input the operations read.
+pub const INPUTS: [&str; 9] = [
+    "OPERATION",
+    "IMS_ORG_ID",
+    "AEM_DATA_SERVICE_BASE_URL",
+    "ANALYTICS_BASE_URL",
+    "ANALYTICS_COMPANY_ID",
+    "ANALYTICS_RSID",
+    "ANALYTICS_REPORT",
+    "AEM_AUTHOR_URL",
+    "AEM_PATH",
+];
+
 /// What `OPERATION` may be, and what each needs.
 pub const OPERATIONS: [(&str, &str); 4] = [
     (
@@ -154,7 +167,7 @@ pub fn answer(resp: Response, service: Service) -> Result<Value, Error> {
     Err(Error::Upstream {
         service,
         status: resp.status,
-        detail: crate::token::ims::shorten(&detail),
+        detail: crate::scrub::excerpt(&detail, crate::error::MAX_QUOTE),
         retry_after: resp.retry_after,
     })
 }

@@ -164,6 +164,28 @@ pub fn from_params(
     })
 }
 
+/// The client id of the AEM service credentials in `params`, when they are given, whichever
+/// credential wins (the AEM host pin needs it). A document that does not decode, or has no
+/// client id, is an error naming the input.
+pub fn client_id(params: &crate::params::Params) -> Result<Option<String>, Error> {
+    let decoded;
+    let root = match params.get(INPUT) {
+        Some(Value::Object(m)) => m,
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            decoded = decode_text(s).map_err(|reason| Error::invalid(INPUT, reason))?;
+            &decoded
+        }
+        _ => return Ok(None),
+    };
+    let integration = root.get("integration").and_then(Value::as_object).unwrap_or(root);
+    integration
+        .get("technicalAccount")
+        .and_then(|t| t.get("clientId"))
+        .and_then(Value::as_str)
+        .map(|id| Some(id.trim().to_string()))
+        .ok_or_else(|| Error::invalid(INPUT, "has no integration.technicalAccount.clientId"))
+}
+
 /// The JSON as text, or base64 of it.
 pub(crate) fn decode_text(s: &str) -> Result<Map<String, Value>, String> {
     let s = s.trim();

@@ -14,7 +14,11 @@ pub mod oauth_s2s;
 pub mod private_key;
 pub mod service_account;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
 
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::Error;
@@ -26,6 +30,35 @@ pub use service_account::ServiceAccountCredentials;
 
 /// `IMS_BASE_URL`'s default.
 pub const DEFAULT_IMS_BASE_URL: &str = "https://ims-na1.adobelogin.com";
+
+/// Every input the credentials read, whichever kind wins.
+pub const INPUTS: [&str; 15] = [
+    "AUTH_METHOD",
+    "IMS_BASE_URL",
+    "IMS_ORG_ID",
+    oauth_s2s::INPUTS[0],
+    oauth_s2s::INPUTS[1],
+    oauth_s2s::INPUTS[2],
+    oauth_s2s::INJECTED,
+    service_account::INPUTS[0],
+    service_account::INPUTS[1],
+    service_account::INPUTS[2],
+    service_account::INPUTS[3],
+    service_account::INPUTS[4],
+    service_account::INPUTS[5],
+    aem_service::INPUT,
+    dev_token::INPUT,
+];
+
+/// The inputs holding secrets.
+const SECRET_INPUTS: [&str; 6] = [
+    "OAUTHS2S_CLIENT_SECRET",
+    oauth_s2s::INJECTED,
+    "JWT_CLIENT_SECRET",
+    "JWT_PRIVATE_KEY",
+    aem_service::INPUT,
+    dev_token::INPUT,
+];
 
 /// The ways to get a token, as `AUTH_METHOD` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +240,94 @@ pub(crate) fn ims_base(check: &mut InputCheck, allow: &AllowList) -> Option<Base
             None
         }
     }
+}
+
+/// Adds every configured secret to the activation's secret set ([`crate::scrub`]), whichever
+/// credential wins: client secrets, private keys (as given, as PEM, and as their base64 body),
+/// developer tokens, and the secrets inside AEM service credentials and `__ims_oauth_s2s`. Only
+/// fixed fields are read, so what a caller adds never grows the set. The forms of each value
+/// are worked out once per process.
+pub fn register_secrets(params: &Params) {
+    type Forms = HashMap<(&'static str, String), Vec<String>>;
+    static FORMS: OnceLock<Mutex<Forms>> = OnceLock::new();
+    let forms = FORMS.get_or_init(Default::default);
+    for name in SECRET_INPUTS {
+        let Some(value) = params.get(name).filter(|v| crate::seal::is_present(v)) else {
+            continue;
+        };
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let key = (name, text);
+        let cached = forms.lock().ok().and_then(|f| f.get(&key).cloned());
+        let list = cached.unwrap_or_else(|| {
+            let list = secret_forms(value);
+            if let Ok(mut f) = forms.lock() {
+                // A process serves one configuration; bound it anyway.
+                if f.len() >= 32 {
+                    f.clear();
+                }
+                f.insert(key, list.clone());
+            }
+            list
+        });
+        list.iter().for_each(|s| crate::scrub::register(s));
+    }
+}
+
+/// The secrets inside one secret input.
+fn secret_forms(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let doc = match value {
+        Value::String(s) => {
+            out.extend(key_forms(s));
+            aem_service::decode_text(s).ok().map(Value::Object)
+        }
+        other => Some(other.clone()),
+    };
+    if let Some(doc) = doc {
+        for pointer in [
+            "/client_secret",
+            "/clientSecret",
+            "/accessToken",
+            "/privateKey",
+            "/technicalAccount/clientSecret",
+            "/integration/privateKey",
+            "/integration/technicalAccount/clientSecret",
+        ] {
+            if let Some(Value::String(s)) = doc.pointer(pointer) {
+                out.extend(key_forms(s));
+            }
+        }
+    }
+    out
+}
+
+/// A value as given, and when it is (or is base64 of) PEM text: the PEM and each block's base64
+/// body on one line, which is how key material would be quoted.
+fn key_forms(text: &str) -> Vec<String> {
+    let mut out = vec![text.to_string()];
+    let unpasted = private_key::unpaste(text).into_owned();
+    let pem = if unpasted.contains("-----BEGIN ") {
+        Some(unpasted.clone())
+    } else {
+        use base64::Engine as _;
+        let compact: String = unpasted.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(compact.trim_end_matches('='))
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|t| t.contains("-----BEGIN "))
+    };
+    out.push(unpasted);
+    if let Some(pem) = pem {
+        for block in private_key::pem_blocks(&pem) {
+            out.push(block.body.chars().filter(|c| !c.is_whitespace()).collect());
+        }
+        out.push(pem);
+    }
+    out
 }
 
 /// Splits a comma-separated list, trimming items and dropping empties.

@@ -9,6 +9,7 @@ use super::cert::der;
 use crate::error::Error;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
+use jsonwebtoken::EncodingKey;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use std::borrow::Cow;
@@ -43,6 +44,8 @@ const OID_ED448: &[u8] = &[0x2b, 0x65, 0x71];
 /// (constant time).
 pub struct RsaPrivateKey {
     key: RsaKeyPair,
+    /// The same key as PKCS#1 `RSAPrivateKey` DER, the form jsonwebtoken takes (zeroed on drop).
+    der: EncodingKey,
     bits: usize,
     /// The input it came from, for the one error signing can still give.
     input: String,
@@ -86,19 +89,34 @@ impl RsaPrivateKey {
         }
     }
 
+    /// Parses DER without PEM armour: PKCS#1 `RSAPrivateKey` or PKCS#8 `PrivateKeyInfo`, with
+    /// the same checks and messages as [`RsaPrivateKey::parse`].
+    pub fn parse_der(input: &str, der: &[u8]) -> Result<RsaPrivateKey, Error> {
+        Self::from_sniffed_der(input, der)
+    }
+
     /// Signs `message` with RSASSA-PKCS1-v1_5 and SHA-256 (JWS `RS256`).
     pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let mut signature = vec![0; self.key.public().modulus_len()];
         // The RNG is unused by PKCS#1 v1.5 padding, but ring's API asks for one.
         self.key
             .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
-            // ring checks each signature it makes, but not every CRT part when parsing: a key
-            // damaged in dP/dQ/qInv parses, then cannot sign (found by fuzz_main). That is the
-            // caller's input, so a 400 naming it, before any request is sent.
-            .map_err(|_| {
-                Error::invalid(&self.input, "is damaged (its parts do not match: signing failed)")
-            })?;
+            .map_err(|_| self.signing_failed())?;
         Ok(signature)
+    }
+
+    /// The error for a key that parsed but cannot sign.
+    ///
+    /// ring checks each signature it makes, but not every CRT part when parsing: a key damaged
+    /// in dP/dQ/qInv parses, then cannot sign (found by fuzz_main). That is the caller's input,
+    /// so a 400 naming it, before any request is sent.
+    pub fn signing_failed(&self) -> Error {
+        Error::invalid(&self.input, "is damaged (its parts do not match: signing failed)")
+    }
+
+    /// The key as jsonwebtoken takes it: PKCS#1 DER, whichever form it was given in.
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.der
     }
 
     /// The modulus size in bits (2048, 3072 or 4096 in practice).
@@ -230,6 +248,7 @@ impl RsaPrivateKey {
         })?;
         Ok(RsaPrivateKey {
             key,
+            der: EncodingKey::from_rsa_der(pkcs1),
             bits,
             input: input.to_string(),
         })
@@ -383,6 +402,20 @@ pub(crate) mod tests {
         static KEY: OnceLock<Option<String>> = OnceLock::new();
         KEY.get_or_init(|| text(&["genrsa", "-traditional", "2048"], None))
             .as_deref()
+    }
+
+    /// `pkcs1` with one bit of dP flipped (not the lowest: ring wants it odd): it still parses
+    /// (ring does not check dP against d) but cannot sign (ring verifies each signature).
+    pub(crate) fn with_damaged_dp(pkcs1: &[u8]) -> Vec<u8> {
+        let mut key = der::Reader::new(der::Reader::new(pkcs1).expect(der::SEQUENCE).unwrap());
+        for _ in ["version", "n", "e", "d", "p", "q"] {
+            key.expect(der::INTEGER).unwrap();
+        }
+        let dp = key.expect(der::INTEGER).unwrap();
+        let last = dp.as_ptr() as usize - pkcs1.as_ptr() as usize + dp.len() - 1;
+        let mut damaged = pkcs1.to_vec();
+        damaged[last] ^= 2;
+        damaged
     }
 
     fn to_pkcs8(pem: &str) -> String {

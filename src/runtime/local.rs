@@ -10,12 +10,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::{Map, Value, json};
-use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::activation::Activation;
 use crate::endpoint::{ALLOW_HOSTS_ENV, AllowList};
+use crate::seal::{SEAL_FILE, Seal, Sealing};
 use crate::token::TokenCache;
 use crate::{Action, result};
+
+use super::config;
 
 const USAGE: &str = "\
 ims-action: an OpenWhisk / App Builder action that turns Adobe credentials into an IMS token
@@ -26,14 +28,18 @@ Usage:
       Run the action once; print the result as one JSON line.
   ims-action token  --params FILE [--env FILE] [--config ext.config.yaml --action NAME]
       Print the access token for the credential (token, type, expiry) as one JSON line.
+  ims-action seal   --config FILE [--env FILE] [--out FILE]
+      Write the seal of a deployment (ims-action.seal.json): a keyed fingerprint of every input
+      bound to every action of FILE (app.config.yaml, ext.config.yaml or a wskdeploy
+      manifest.yaml). Deployed next to the binary, it lets no caller add or change an input.
   ims-action '<params json>'
       One-shot mode (OpenWhisk dockerskeleton --native); also reads one JSON line on stdin.
   ims-action            (with file descriptor 3 open)
       OpenWhisk actionloop mode.
 
-With --config, the action's inputs come from ext.config.yaml (or app.config.yaml), $VAR and
-${VAR} substituted from the environment, then from --env (default .env); an undefined variable
-becomes an empty string. Params from --params override inputs. IMS_ACTION_ALLOW_HOSTS is read
+With --config, the action's inputs come from ext.config.yaml (or app.config.yaml, or a
+wskdeploy manifest.yaml), $VAR and ${VAR} substituted from the environment, then from --env
+(default .env), exactly as aio does; an undefined variable becomes an empty string. Params from --params override inputs. IMS_ACTION_ALLOW_HOSTS is read
 from the environment, then from the --env file.
 
 Exit status: 0 success, 1 error result, 2 usage problem.";
@@ -60,6 +66,15 @@ pub fn main(args: &[OsString]) -> ExitCode {
         _ => {}
     }
     let command = args[0].clone();
+    if command == "seal" {
+        return match seal(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Usage(msg)) => {
+                eprintln!("ims-action seal: {msg}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(&command, &args[1..]) {
         Ok(reply) => {
             let mut out = std::io::stdout().lock();
@@ -84,6 +99,7 @@ struct Options {
     env: Option<String>,
     config: Option<String>,
     action: Option<String>,
+    out: Option<String>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, Usage> {
@@ -105,18 +121,56 @@ fn parse_options(args: &[String]) -> Result<Options, Usage> {
             "--env" | "-e" => o.env = Some(value()?),
             "--config" | "-c" => o.config = Some(value()?),
             "--action" | "-a" => o.action = Some(value()?),
+            "--out" | "-o" => o.out = Some(value()?),
             other => return Err(Usage(format!("unknown option '{other}' (see ims-action --help)"))),
         }
     }
-    if o.params.is_none() && o.config.is_none() {
-        return Err(Usage(
-            "--params FILE is required (or --config with --action)".into(),
-        ));
-    }
-    if o.config.is_some() != o.action.is_some() {
-        return Err(Usage("--config and --action go together".into()));
-    }
     Ok(o)
+}
+
+/// The `--env` file's variables (default `.env`, which may be absent; a named one must exist).
+fn env_file(o: &Options) -> Result<HashMap<String, String>, Usage> {
+    let path = o.env.clone().unwrap_or_else(|| ".env".into());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(super::dotenv::parse(&text)),
+        Err(_) if o.env.is_none() => Ok(HashMap::new()),
+        Err(e) => Err(Usage(format!("cannot read env file {path}: {e}"))),
+    }
+}
+
+/// `ims-action seal`: the seal of every action in a deployment descriptor.
+fn seal(args: &[String]) -> Result<(), Usage> {
+    let o = parse_options(args)?;
+    let (Some(config_path), None, None) = (&o.config, &o.params, &o.action) else {
+        return Err(Usage(
+            "seal takes --config FILE [--env FILE] [--out FILE] (no --params or --action)".into(),
+        ));
+    };
+    let env_vars = env_file(&o)?;
+    let lookup = |name: &str| std::env::var(name).ok().or_else(|| env_vars.get(name).cloned());
+    let actions = config::actions(std::path::Path::new(config_path), &lookup).map_err(Usage)?;
+    if actions.is_empty() {
+        return Err(Usage(format!("{config_path} declares no action")));
+    }
+    let seal = Seal::bind(&actions).map_err(|e| Usage(e.to_string()))?;
+    let bound: usize = actions
+        .values()
+        .map(|inputs| inputs.values().filter(|v| crate::seal::is_present(v)).count())
+        .sum();
+    match &o.out {
+        Some(path) => {
+            std::fs::write(path, seal.to_json()).map_err(|e| Usage(format!("cannot write {path}: {e}")))?
+        }
+        None => print!("{}", seal.to_json()),
+    }
+    let names: Vec<&str> = seal.actions().collect();
+    let summary = json!({
+        "sealed": o.out.as_deref().unwrap_or("(stdout)"),
+        "actions": names,
+        "bound_inputs": bound,
+    });
+    eprintln!("ims-action seal: {summary} (deploy it as {SEAL_FILE} next to the binary)");
+    Ok(())
 }
 
 fn run(command: &str, args: &[String]) -> Result<Value, Usage> {
@@ -126,17 +180,19 @@ fn run(command: &str, args: &[String]) -> Result<Value, Usage> {
         )));
     }
     let o = parse_options(args)?;
-    let env_path = o.env.clone().unwrap_or_else(|| ".env".into());
-    let env_vars = match std::fs::read_to_string(&env_path) {
-        Ok(text) => super::dotenv::parse(&text),
-        // The default .env may be absent; a named one must exist.
-        Err(_) if o.env.is_none() => HashMap::new(),
-        Err(e) => return Err(Usage(format!("cannot read env file {env_path}: {e}"))),
-    };
+    if o.params.is_none() && o.config.is_none() {
+        return Err(Usage(
+            "--params FILE is required (or --config with --action)".into(),
+        ));
+    }
+    if o.config.is_some() != o.action.is_some() {
+        return Err(Usage("--config and --action go together".into()));
+    }
+    let env_vars = env_file(&o)?;
     let lookup = |name: &str| std::env::var(name).ok().or_else(|| env_vars.get(name).cloned());
     let mut params = Map::new();
-    if let (Some(config), Some(action)) = (&o.config, &o.action) {
-        params = config_inputs(config, action, &lookup)?;
+    if let (Some(path), Some(action)) = (&o.config, &o.action) {
+        params = config::action_inputs(std::path::Path::new(path), action, &lookup).map_err(Usage)?;
     }
     if let Some(path) = &o.params {
         let text = std::fs::read_to_string(path)
@@ -148,8 +204,21 @@ fn run(command: &str, args: &[String]) -> Result<Value, Usage> {
         }
     }
     let allow = AllowList::parse(&lookup(ALLOW_HOSTS_ENV).unwrap_or_default());
-    let action = Action::new(allow, TokenCache::in_memory());
-    let activation = Activation::from_env();
+    // Everything given here is the developer's own configuration: it is sealed as bound, so that
+    // web params (`__ow_*`) in the file get a web call's checks, as a deployment would.
+    let name = o.action.clone().unwrap_or_else(|| "local".into());
+    let bound: Map<String, Value> = params
+        .iter()
+        .filter(|(k, _)| !k.starts_with("__ow_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let seal = Seal::bind(&std::collections::BTreeMap::from([(name.clone(), bound)]))
+        .map_err(|e| Usage(e.to_string()))?;
+    let action = Action::new(allow, TokenCache::in_memory()).with_sealing(Sealing::Sealed(seal));
+    let activation = Activation {
+        action_name: Some(name),
+        ..Activation::from_env()
+    };
     Ok(if command == "token" {
         match action.access_token(Value::Object(params), &activation) {
             Ok(t) => json!({
@@ -163,174 +232,4 @@ fn run(command: &str, args: &[String]) -> Result<Value, Usage> {
     } else {
         action.handle(Value::Object(params), &activation)
     })
-}
-
-/// The `inputs` of action `name` (package inputs, then the action's), `$VAR`s substituted.
-fn config_inputs(
-    path: &str,
-    name: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Map<String, Value>, Usage> {
-    let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("cannot read config {path}: {e}")))?;
-    let docs = YamlLoader::load_from_str(&text)
-        .map_err(|e| Usage(format!("config {path} is not valid YAML: {e}")))?;
-    let root = docs
-        .first()
-        .ok_or_else(|| Usage(format!("config {path} is empty")))?;
-    let mut names = Vec::new();
-    for manifest in manifests(root) {
-        for (_, package) in hash_entries(&manifest["packages"]) {
-            for (action_name, action) in hash_entries(&package["actions"]) {
-                if action_name != name {
-                    names.push(action_name);
-                    continue;
-                }
-                let mut inputs = Map::new();
-                for source in [&package["inputs"], &action["inputs"]] {
-                    for (k, v) in hash_entries(source) {
-                        inputs.insert(k, substitute(yaml_to_json(v), lookup));
-                    }
-                }
-                return Ok(inputs);
-            }
-        }
-    }
-    names.sort();
-    Err(Usage(format!(
-        "unknown action '{name}' in {path} (actions: {})",
-        if names.is_empty() {
-            "none".to_string()
-        } else {
-            names.join(", ")
-        }
-    )))
-}
-
-/// `runtimeManifest` blocks of an ext.config.yaml, app.config.yaml or wskdeploy manifest.
-fn manifests(root: &Yaml) -> Vec<&Yaml> {
-    // `$include`d files are not followed: give their own path to --config.
-    let mut out = vec![
-        &root["runtimeManifest"],
-        &root["application"]["runtimeManifest"],
-        root,
-    ];
-    out.retain(|m| !m["packages"].is_badvalue());
-    out
-}
-
-fn hash_entries(y: &Yaml) -> Vec<(String, &Yaml)> {
-    match y {
-        Yaml::Hash(h) => h
-            .iter()
-            .filter_map(|(k, v)| match k {
-                Yaml::String(s) => Some((s.clone(), v)),
-                Yaml::Integer(i) => Some((i.to_string(), v)),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn yaml_to_json(y: &Yaml) -> Value {
-    match y {
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Integer(i) => json!(i),
-        Yaml::Real(r) => r
-            .parse::<f64>()
-            .map(|f| json!(f))
-            .unwrap_or_else(|_| Value::String(r.clone())),
-        Yaml::Boolean(b) => Value::Bool(*b),
-        Yaml::Array(a) => Value::Array(a.iter().map(yaml_to_json).collect()),
-        Yaml::Hash(_) => {
-            let m: Map<String, Value> = hash_entries(y)
-                .into_iter()
-                .map(|(k, v)| (k, yaml_to_json(v)))
-                .collect();
-            // aio unwraps {value: …} and {default: …}.
-            match (m.get("value"), m.get("default")) {
-                (Some(v), _) if m.len() == 1 => v.clone(),
-                (_, Some(v)) if m.len() == 1 || m.contains_key("type") => v.clone(),
-                _ => Value::Object(m),
-            }
-        }
-        _ => Value::Null,
-    }
-}
-
-/// Replaces `$VAR`, `${VAR}` and `${ VAR }` in strings; an undefined variable becomes "".
-fn substitute(v: Value, lookup: &dyn Fn(&str) -> Option<String>) -> Value {
-    let Value::String(s) = v else { return v };
-    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    let mut out = String::new();
-    let mut rest = s.as_str();
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let (name, consumed) = if let Some(inner) = after.strip_prefix('{') {
-            match inner.find('}') {
-                Some(end) if inner[..end].trim().chars().all(is_name) && !inner[..end].trim().is_empty() => {
-                    (inner[..end].trim(), end + 2)
-                }
-                _ => ("", 0),
-            }
-        } else {
-            let end = after.find(|c: char| !is_name(c)).unwrap_or(after.len());
-            (&after[..end], end)
-        };
-        if name.is_empty() {
-            out.push('$');
-            rest = after;
-        } else {
-            out.push_str(&lookup(name).unwrap_or_default());
-            rest = &after[consumed..];
-        }
-    }
-    out.push_str(rest);
-    Value::String(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variables_substitute_like_aio() {
-        let vars: HashMap<&str, &str> = [("A", "1"), ("B_C", "two")].into();
-        let lookup = |n: &str| vars.get(n).map(|s| s.to_string());
-        assert_eq!(
-            // As in aio's regex, `-` belongs to a name: `$A-` would name `A-`.
-            substitute(json!("$A/${B_C}|${ A }|$MISSING|cost $"), &lookup),
-            json!("1/two|1||cost $")
-        );
-        assert_eq!(substitute(json!(5), &lookup), json!(5));
-    }
-
-    #[test]
-    fn inputs_resolve_from_a_config() {
-        let dir = std::env::temp_dir().join(format!("ims-action-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("ext.config.yaml");
-        std::fs::write(
-            &path,
-            "runtimeManifest:\n  packages:\n    p:\n      inputs:\n        LOG_LEVEL: info\n      actions:\n        quota:\n          inputs:\n            OAUTHS2S_CLIENT_ID: $ID\n            OPERATION: aem-quota\n            N: 3\n            W: { value: x }\n",
-        )
-        .unwrap();
-        let lookup = |n: &str| (n == "ID").then(|| "abc".to_string());
-        let inputs = config_inputs(path.to_str().unwrap(), "quota", &lookup)
-            .ok()
-            .unwrap();
-        assert_eq!(
-            Value::Object(inputs),
-            json!({"LOG_LEVEL": "info", "OAUTHS2S_CLIENT_ID": "abc", "OPERATION": "aem-quota", "N": 3, "W": "x"})
-        );
-        let Err(Usage(msg)) = config_inputs(path.to_str().unwrap(), "nope", &lookup) else {
-            panic!()
-        };
-        assert!(
-            msg.contains("unknown action 'nope'") && msg.contains("quota"),
-            "{msg}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

@@ -8,6 +8,7 @@
 //! | `ims-action invoke …` / `ims-action token …` | [`local`]: a developer's machine |
 
 pub mod actionloop;
+pub mod config;
 pub mod dotenv;
 pub mod local;
 pub mod oneshot;
@@ -22,7 +23,9 @@ pub fn run(args: Vec<OsString>, results_fd: impl FnOnce() -> std::io::Result<std
     let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
     match first.as_deref() {
         None if actionloop::results_fd_open() => actionloop::main(results_fd()),
-        Some("invoke" | "token" | "help" | "--help" | "-h" | "--version" | "-V") => local::main(&args),
+        Some("invoke" | "token" | "seal" | "help" | "--help" | "-h" | "--version" | "-V") => {
+            local::main(&args)
+        }
         _ => oneshot::main(&args),
     }
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::activation::Activation;
 use crate::endpoint::AllowList;
 use crate::error::Error;
+use crate::seal::Sealing;
 use crate::token::TokenCache;
 use crate::{Action, result};
 
@@ -26,7 +27,8 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
     let action = Action::new(
         AllowList::from_env(),
         TokenCache::with_dir(TokenCache::default_dir()),
-    );
+    )
+    .with_sealing(Sealing::from_env());
     let reply = action.handle(params, &Activation::from_env());
     let _ = io::stderr().flush();
     let mut stdout = io::stdout().lock();

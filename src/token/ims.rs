@@ -180,10 +180,9 @@ fn upstream(resp: &Response, detail: String) -> Error {
     }
 }
 
-/// Upstream texts are quoted up to 300 characters.
-pub fn shorten(s: &str) -> String {
-    let s: String = s.chars().filter(|c| !c.is_control()).take(300).collect();
-    s.trim().to_string()
+/// IMS's texts, quoted scrubbed of the activation's secrets and cut to length.
+fn shorten(s: &str) -> String {
+    crate::scrub::excerpt(s, crate::error::MAX_QUOTE)
 }
 
 /// `application/x-www-form-urlencoded`: every byte but unreserved ones percent-encoded.

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod ims;
 pub mod jwt;
+mod jwt_ring;
 
 use base64::Engine;
 use serde_json::Value;

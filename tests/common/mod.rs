@@ -3,13 +3,14 @@
 //! action in-process (`Action`) or as the `ims-action` binary.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use adobe_emulator::{DemoCredentials, Emulator};
 use ims_action::endpoint::AllowList;
+use ims_action::seal::{Seal, Sealing};
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};
 use serde_json::{Map, Value, json};
@@ -35,6 +36,26 @@ pub const ENDPOINTS: [&str; 4] = [
     "ANALYTICS_BASE_URL",
     "AEM_AUTHOR_URL",
 ];
+
+/// The action name the tests' seals use, as the platform gives it.
+pub const ACTION_NAME: &str = "/guest/ims-action/test-action";
+
+/// The seal of a deployment that bound `bound` (an object) to action `test-action`.
+pub fn seal_for(bound: &Value) -> Seal {
+    let inputs = match bound {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    Seal::bind(&BTreeMap::from([("test-action".to_string(), inputs)])).expect("a seal")
+}
+
+/// An activation of the sealed test action, with no deadline.
+pub fn activation() -> Activation {
+    Activation {
+        action_name: Some(ACTION_NAME.into()),
+        ..Activation::default()
+    }
+}
 
 /// An emulator with a registered demo credential set.
 pub struct World {
@@ -64,6 +85,19 @@ impl World {
     /// An in-process action allowed to talk to this emulator, with its own token cache.
     pub fn action(&self) -> Action {
         Action::new(AllowList::parse(&self.emu.host_port()), TokenCache::in_memory())
+    }
+
+    /// An in-process action deployed with `bound` as its sealed configuration (run it with
+    /// [`activation`]).
+    pub fn sealed_action(&self, bound: &Value) -> Action {
+        self.action().with_sealing(Sealing::Sealed(seal_for(bound)))
+    }
+
+    /// The seal of `bound` written to a temp file, for the binary's `IMS_ACTION_SEAL`.
+    pub fn seal_file(&self, bound: &Value) -> PathBuf {
+        let path = temp_path("seal.json");
+        std::fs::write(&path, seal_for(bound).to_json()).expect("write the seal");
+        path
     }
 
     /// Params made of the named `.env` entries plus every endpoint.

@@ -33,6 +33,8 @@ const AIO_OPERATIONS = [...OPERATIONS, 'health']
 const EXTENSION = 'dx/excshell/1' // the Experience Cloud Shell extension point
 const LAUNCHER = 'actions/ims-action/index.js'
 const BINARY = 'actions/ims-action/bin/exec'
+// What `include` must ship: all of bin/, i.e. exec and the seal (ims-action.seal.json).
+const BINARY_GLOB = 'actions/ims-action/bin/*'
 
 const errors = []
 const warnings = new Set()
@@ -81,8 +83,8 @@ function checkAioAction (pkgName, name, action, packageInputs, cwdRoot) {
     error(`${where}: web is ${JSON.stringify(action.web)}: only true, 'yes' or 'raw' make a web action`)
   }
   const include = action.include || []
-  const ships = include.some(entry => Array.isArray(entry) && rel(entry[0]) === BINARY && /^bin\/?$/.test(entry[1] || ''))
-  if (!ships) error(`${where}: include must hold ["${BINARY}", "bin/"] so that the zip has bin/exec`)
+  const ships = include.some(entry => Array.isArray(entry) && rel(entry[0]) === BINARY_GLOB && /^bin\/?$/.test(entry[1] || ''))
+  if (!ships) error(`${where}: include must hold ["${BINARY_GLOB}", "bin/"] so that the zip has bin/exec and the seal`)
   if (!fs.existsSync(path.join(ROOT, BINARY))) {
     warn(`${BINARY} is not built yet (the pre-app-build hook, scripts/build-launcher.sh, builds it)`)
   }
@@ -223,6 +225,10 @@ async function main () {
   for (const v of used) {
     if (!documented.has(v)) error(`.env.example does not document $${v}, which an input uses`)
   }
+  // aio loads .env into its own environment, where LOG_LEVEL is the level of aio's loggers (at
+  // debug, `aio app dev` prints every input in clear): the action's level has its own variable.
+  if (used.has('LOG_LEVEL')) error('an input takes $LOG_LEVEL from .env: use $IMS_ACTION_LOG_LEVEL (aio\'s own loggers read LOG_LEVEL)')
+  if (documented.has('LOG_LEVEL')) error('.env.example offers LOG_LEVEL: that is aio\'s own log level; the action\'s is IMS_ACTION_LOG_LEVEL')
 
   for (const w of warnings) console.log(`warning: ${w}`)
   if (errors.length) {

@@ -1,7 +1,9 @@
 // Tests of the Node launcher (actions/ims-action/index.js) with node's own test runner:
 //   node --test actions/ims-action/test/
 // They run against test/fixtures/standin (an ActionLoop stand-in steered by params) and, when
-// IMS_ACTION_BIN names a built binary (e.g. target/debug/ims-action), against the real binary too.
+// IMS_ACTION_BIN names a built binary (e.g. target/debug/ims-action), against the real binary too,
+// and with it against the project's Adobe emulator (IMS_ACTION_EMULATOR, by default adobe-emulator
+// next to IMS_ACTION_BIN). `make node-test` builds both.
 // Each test copies index.js and the binary into a fresh folder laid out like the deployed action
 // (index.js + bin/exec), so the launcher finds bin/exec exactly as on Adobe I/O Runtime.
 'use strict'
@@ -21,6 +23,12 @@ const REAL_SKIP = !REAL
   ? 'IMS_ACTION_BIN is not set: the real-binary tests are skipped (e.g. IMS_ACTION_BIN=target/debug/ims-action)'
   : !fs.existsSync(REAL) ? `IMS_ACTION_BIN=${REAL} does not exist: build it first (cargo build)` : false
 
+const EMULATOR = path.resolve(process.env.IMS_ACTION_EMULATOR ||
+  (REAL ? path.join(path.dirname(REAL), 'adobe-emulator') : 'adobe-emulator'))
+const EMULATOR_SKIP = REAL_SKIP ||
+  (!fs.existsSync(EMULATOR) ? `${EMULATOR} does not exist: build it first (cargo build --bin adobe-emulator)` : false)
+const SEAL_FILE = 'ims-action.seal.json'
+
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-launcher-test-'))
 fs.chmodSync(scratch, 0o755) // the test that runs as 'nobody' reads from here
 after(() => fs.rmSync(scratch, { recursive: true, force: true }))
@@ -36,6 +44,21 @@ function actionDir (bin, mode = 0o644) {
     fs.chmodSync(path.join(dir, 'bin', 'exec'), mode)
   }
   return dir
+}
+
+/** require() the action module afresh, as `aio app dev` does before every call
+ *  (aio-cli-plugin-app-dev, src/lib/run-dev.js, defaultActionLoader: delete require.cache, require). */
+function reload (dir) {
+  const file = require.resolve(path.join(dir, 'index.js'))
+  delete require.cache[file]
+  return require(file)
+}
+
+/** Pids of the running processes whose command line runs `exec` (directly, or `node exec` for the stand-in). */
+function pidsRunning (exec) {
+  return fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(exec) } catch { return false }
+  }).map(Number)
 }
 
 /** A fresh launcher module (its own child) around `bin`. */
@@ -105,6 +128,65 @@ test('sequential activations go to one child, which keeps its state', async () =
     pids.add(r.body.pid)
   }
   assert.equal(pids.size, 1)
+})
+
+test('a module reloaded before every call (aio app dev) keeps one child: no leaked processes', async () => {
+  const dir = actionDir(STANDIN)
+  const modules = new Set()
+  const pids = new Set()
+  for (let i = 1; i <= 6; i++) {
+    const action = reload(dir)
+    modules.add(action)
+    const r = await call(action, { echo: i })
+    assert.equal(r.statusCode, 200, JSON.stringify(r))
+    assert.equal(r.body.count, i, 'the same child counts every call')
+    pids.add(r.body.pid)
+  }
+  assert.equal(modules.size, 6, 'each require() loaded the module afresh')
+  assert.equal(pids.size, 1, 'one child for all six loads')
+  assert.deepEqual(pidsRunning(path.join(dir, 'bin', 'exec')), [...pids], 'no other child is left running')
+})
+
+test('each binary path has its own child, however often the modules are reloaded', async () => {
+  const a = actionDir(STANDIN)
+  const b = actionDir(STANDIN)
+  const pids = { [a]: new Set(), [b]: new Set() }
+  for (let i = 0; i < 3; i++) {
+    for (const dir of [a, b]) pids[dir].add((await call(reload(dir), {})).body.pid)
+  }
+  assert.equal(pids[a].size, 1)
+  assert.equal(pids[b].size, 1)
+  assert.notDeepEqual([...pids[a]], [...pids[b]])
+})
+
+test('IMS_ACTION_SEAL names bin/ims-action.seal.json when the build put one there, and only then', async () => {
+  assert.equal(process.env.IMS_ACTION_SEAL, undefined, 'the test process must not set it')
+  const sealed = actionDir(STANDIN)
+  fs.writeFileSync(path.join(sealed, 'bin', SEAL_FILE), '{}')
+  assert.equal((await call(reload(sealed), {})).body.env.seal, path.join(sealed, 'bin', SEAL_FILE))
+  const unsealed = actionDir(STANDIN)
+  assert.equal((await call(reload(unsealed), {})).body.env.seal, null)
+})
+
+test('api_key and namespace go on each line; the child keeps __OW_CLOUD but no stale per-activation variables', async () => {
+  const { action } = freshAction()
+  const cloud = { __OW_CLOUD: 'aws', __OW_REGION: 'us-east-1', __OW_API_HOST: 'https://runtime.example' }
+  try {
+    const first = await call(action, {}, { ...cloud, __OW_API_KEY: 'uuid-1:key-1', __OW_ACTION_VERSION: '0.0.1' })
+    assert.equal(first.body.context.api_key, 'uuid-1:key-1')
+    assert.equal(first.body.context.namespace, 'test-ns')
+    assert.equal(first.body.context.action_version, '0.0.1')
+    assert.deepEqual(first.body.env.ow, ['__OW_API_HOST', '__OW_CLOUD', '__OW_NAMESPACE', '__OW_REGION'],
+      'the per-activation variables (activation id, deadline, action name, API key...) are left out')
+    const second = await call(action, {}, { __OW_API_KEY: 'uuid-2:key-2' })
+    assert.equal(second.body.context.api_key, 'uuid-2:key-2', 'each activation\'s own key')
+    assert.equal(second.body.pid, first.body.pid)
+    delete process.env.__OW_API_KEY
+    const third = await call(action, {})
+    assert.ok(!('api_key' in third.body.context), 'no api_key without __OW_API_KEY')
+  } finally {
+    for (const name of [...Object.keys(cloud), '__OW_API_KEY', '__OW_ACTION_VERSION']) delete process.env[name]
+  }
 })
 
 test('the launcher chmods bin/exec to 0755 before starting it', async () => {
@@ -212,11 +294,15 @@ test('a binary that dies at start answers 502 every time, and is retried', async
   assertExitError(await call(action, {}), 7, null)
 })
 
-test('a missing bin/exec answers 502', async () => {
+test('a missing bin/exec (aio app dev on a fresh clone) answers 502 saying what to run', async () => {
   const dir = actionDir(null)
   const action = require(path.join(dir, 'index.js'))
-  assert.deepEqual(await call(action, {}),
-    { error: { statusCode: 502, body: { error: 'cannot start the ims-action binary (ENOENT)' } } })
+  const expected = 'the ims-action binary (bin/exec next to the action) is missing: ' +
+    'run `make launcher` in the project, then restart `aio app dev` (or deploy again)'
+  assert.deepEqual(await call(action, {}), { error: { statusCode: 502, body: { error: expected } } })
+  // Once it is there, the next call starts it.
+  fs.copyFileSync(STANDIN, path.join(dir, 'bin', 'exec'))
+  assert.equal((await call(reload(dir), {})).statusCode, 200)
 })
 
 test('__OW_WAIT_FOR_ACK is not passed on: no ack line can shift the answers', async () => {
@@ -239,7 +325,7 @@ test('an activation whose deadline passed while it was queued is not sent to the
   assert.equal(next.body.count, 1, 'the child never saw the expired activation')
 })
 
-test('secrets in params never reach the log; an idle child does not keep the process alive', async () => {
+test('secrets in params and the API key never reach the log; an idle child does not keep the process alive', async () => {
   const dir = actionDir(STANDIN)
   const secret = 'p8e-SECRET-VALUE-0123456789'
   const script = `
@@ -255,9 +341,11 @@ test('secrets in params never reach the log; an idle child does not keep the pro
       out.push(await main(params))
       process.stdout.write('RESULTS ' + JSON.stringify(out.map(r => r.statusCode || r.error.statusCode)) + '\\n')
     })()`
-  const { status, stdout, stderr } = await runNode(script)
+  const apiKey = 'uuid-0000:API-KEY-VALUE-0123456789'
+  const { status, stdout, stderr } = await runNode(script, { env: { ...process.env, __OW_API_KEY: apiKey } })
   assert.equal(status, 0, stderr)
   assert.match(stdout, /RESULTS \[200,502,502,200,200\]/)
+  assert.ok(!stdout.includes(apiKey) && !stderr.includes(apiKey), 'the API key reached the log')
   assert.match(stdout, /standin log: hello/, 'the child\'s stdout is the activation log')
   assert.match(stderr, /standin err: hello/, 'the child\'s stderr is the activation log')
   assert.match(stderr, /reply is not JSON/)
@@ -269,6 +357,7 @@ test('bin/exec that cannot be chmod-ed or executed is run from a copy in the tem
   if (process.getuid() !== 0) return t.skip('needs root, to run the launcher as the user nobody')
   // Owned by root, mode 0644: the user nobody can neither chmod nor execute it, but can read it.
   const dir = actionDir(STANDIN, 0o644)
+  fs.writeFileSync(path.join(dir, 'bin', SEAL_FILE), '{}')
   const tmp = fs.mkdtempSync(path.join(scratch, 'tmp-'))
   fs.chmodSync(tmp, 0o777)
   const probe = spawnSync(process.execPath, ['-e', '0'], { uid: 65534, gid: 65534 })
@@ -280,6 +369,7 @@ test('bin/exec that cannot be chmod-ed or executed is run from a copy in the tem
   const r = JSON.parse(stdout.trim().split('\n').pop())
   assert.equal(r.statusCode, 200, stdout + stderr)
   assert.ok(r.body.self.startsWith(tmp + path.sep), `ran ${r.body.self}, not a copy in ${tmp}`)
+  assert.equal(r.body.env.seal, path.join(dir, 'bin', SEAL_FILE), 'the copy is told where the seal is')
   assert.match(stderr, /chmod .* failed \(EPERM\); running a copy from/)
 })
 
@@ -321,15 +411,117 @@ test('real binary: main() through bin/exec, and a restart after the child is kil
   const action = require(path.join(dir, 'index.js'))
   assertResult(await call(action, NO_NETWORK))
   // The child: the process whose command line runs this folder's bin/exec.
-  const exec = path.join(dir, 'bin', 'exec')
-  const pids = fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
-    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(exec) } catch { return false }
-  })
+  const pids = pidsRunning(path.join(dir, 'bin', 'exec'))
   assert.equal(pids.length, 1, 'one child runs bin/exec')
   process.kill(Number(pids[0]), 'SIGKILL')
   await waitForExit(Number(pids[0]))
   await new Promise(resolve => setTimeout(resolve, 50))
   assertResult(await call(action, NO_NETWORK))
+})
+
+/** Starts the project's Adobe emulator with a fresh set of demo credentials; resolves with
+ *  { url, hostPort, env (the demo .env as an object), stats(), stop() }. */
+function startEmulator () {
+  const envFile = path.join(fs.mkdtempSync(path.join(scratch, 'emulator-')), 'demo.env')
+  const child = spawn(EMULATOR, ['--env-file', envFile, '--exit-on-stdin-eof'], { stdio: ['pipe', 'pipe', 'ignore'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.once('error', reject)
+    child.once('exit', code => reject(new Error(`adobe-emulator exited (${code}) before it listened`)))
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', chunk => {
+      out += chunk
+      const m = out.match(/listening on (http:\/\/([\d.]+:\d+))/)
+      if (!m) return
+      child.removeAllListeners('exit')
+      const env = {}
+      for (const line of fs.readFileSync(envFile, 'utf8').split('\n')) {
+        const kv = line.match(/^([A-Z0-9_]+)=(.*)$/)
+        if (kv) env[kv[1]] = kv[2]
+      }
+      const stats = () => new Promise((resolve, reject) => {
+        require('node:http').get(`${m[1]}/__stats`, res => {
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', d => { body += d })
+          res.on('end', () => resolve(JSON.parse(body)))
+        }).on('error', reject)
+      })
+      resolve({ url: m[1], hostPort: m[2], env, stats, stop: () => child.kill() })
+    })
+  })
+}
+
+test('real binary + emulator: six module reloads (aio app dev) make one child and one IMS token request', { skip: EMULATOR_SKIP }, async () => {
+  const emulator = await startEmulator()
+  try {
+    const dir = actionDir(REAL)
+    const { IMS_ACTION_ALLOW_HOSTS: allow, ...demo } = emulator.env
+    const params = { ...demo, AUTH_METHOD: 'oauth-s2s', OPERATION: 'aem-quota' }
+    // The subprocess reloads the module before each call, as aio app dev does, and reports each
+    // result's status and the pids then running bin/exec (the credentials stay in its stdin/env).
+    const script = `
+      const fs = require('fs')
+      const path = require('path')
+      const file = require.resolve(${JSON.stringify(path.join(dir, 'index.js'))})
+      const exec = path.join(path.dirname(file), 'bin', 'exec')
+      const running = () => fs.readdirSync('/proc').filter(p => /^\\d+$/.test(p)).filter(p => {
+        try { return fs.readFileSync('/proc/' + p + '/cmdline', 'utf8').split('\\0').includes(exec) } catch { return false }
+      })
+      const params = JSON.parse(process.env.TEST_PARAMS)
+      ;(async () => {
+        const calls = []
+        for (let i = 0; i < 6; i++) {
+          delete require.cache[file]
+          process.env.__OW_ACTIVATION_ID = 'reload-' + i
+          process.env.__OW_ACTION_NAME = '/test-ns/ims-action/aem-quota'
+          const r = await require(file).main(params)
+          calls.push({ status: r.statusCode || r.error.statusCode, running: running() })
+        }
+        process.stdout.write('CALLS ' + JSON.stringify(calls) + '\\n')
+      })()`
+    const env = { ...process.env, IMS_ACTION_ALLOW_HOSTS: allow, TEST_PARAMS: JSON.stringify(params) }
+    const { status, stdout, stderr } = await runNode(script, { env })
+    assert.equal(status, 0, stderr)
+    const calls = JSON.parse(stdout.split('\n').find(l => l.startsWith('CALLS ')).slice(6))
+    assert.deepEqual(calls.map(c => c.status), [200, 200, 200, 200, 200, 200], stderr)
+    assert.equal(new Set(calls.flatMap(c => c.running)).size, 1, 'one bin/exec process for all six calls')
+    calls.forEach(c => assert.equal(c.running.length, 1, 'never a second bin/exec running'))
+    const stats = await emulator.stats()
+    assert.equal(stats.requests['/ims/token/v3'], 1, JSON.stringify(stats))
+    assert.deepEqual(Object.values(stats.tokens_issued), [1])
+    assert.equal(stats.requests['/adobe/stats/statistics/contentRequestsQuota'], 6)
+  } finally {
+    emulator.stop()
+  }
+})
+
+test('real binary under aio app dev (AIO_DEV): the child runs from a deleted copy, so aio can replace bin/exec', { skip: REAL_SKIP }, async () => {
+  const dir = actionDir(REAL)
+  const exec = path.join(dir, 'bin', 'exec')
+  const tmp = fs.mkdtempSync(path.join(scratch, 'tmp-'))
+  const saved = { AIO_DEV: process.env.AIO_DEV, TMPDIR: process.env.TMPDIR }
+  Object.assign(process.env, { AIO_DEV: 'true', TMPDIR: tmp })
+  try {
+    assertResult(await call(reload(dir), NO_NETWORK))
+    assert.deepEqual(pidsRunning(exec), [], 'the child does not run bin/exec itself')
+    const children = fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
+      try { return fs.readlinkSync(`/proc/${p}/exe`).startsWith(tmp + path.sep) } catch { return false }
+    })
+    assert.equal(children.length, 1, 'one child runs a copy in the temp dir')
+    assert.match(fs.readlinkSync(`/proc/${children[0]}/exe`), /\(deleted\)$/)
+    assert.deepEqual(fs.readdirSync(tmp), [], 'the copy is gone once the child runs')
+    // What aio-lib-runtime's build does with an `include` when the action changes (fs.copyFileSync
+    // onto the old file): ETXTBSY if the child ran bin/exec itself.
+    fs.copyFileSync(REAL, exec)
+    assertResult(await call(reload(dir), NO_NETWORK))
+    assert.ok(fs.existsSync(`/proc/${children[0]}`), 'the same child answers')
+    const missing = actionDir(null)
+    assert.match((await call(reload(missing), NO_NETWORK)).error.body.error, /run `make launcher`/)
+    assert.deepEqual(fs.readdirSync(tmp), [], 'no folder is left behind for a missing bin/exec')
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v
+  }
 })
 
 async function waitForExit (pid) {

@@ -206,6 +206,13 @@ describe('the health page against the demo credentials', () => {
     assert.deepEqual(seen.errors, [])
   })
 
+  test('the actions run sealed: a caller cannot set configuration', async () => {
+    assert.ok(!ui.stderr.some(l => /runs? unsealed/.test(l)), ui.stderr.join('\n'))
+    const res = await fetch(`${ui.url}api/v1/web/ims-action/health?AEM_PATH=/content/dam.json`)
+    assert.equal(res.status, 400)
+    assert.match((await res.json()).error, /'AEM_PATH': is configuration of this deployment/)
+  })
+
   test('Ctrl-C stops the server, the action binaries and the emulator', async () => {
     assert.equal(ui.stdout.length, 1, `stdout: ${ui.stdout.join('\n')}`)
     const { code, below } = await ui.stop()

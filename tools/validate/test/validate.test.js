@@ -104,7 +104,7 @@ test('a missing final, concurrency or include is caught', () => {
     'ext.config.yaml': t => t
       .replace('            final: true\n', '') // the first: aem-quota's
       .replace('            concurrency: 10\n', '')
-      .replace('            - ["actions/ims-action/bin/exec", "bin/"] # lands', '            - ["actions/ims-action/exec", "bin/"] # lands')
+      .replace('            - ["actions/ims-action/bin/*", "bin/"]\n', '            - ["actions/ims-action/bin/exec", "bin/"]\n') // no seal
   })
   const { status, output } = validate(root)
   assert.equal(status, 1, output)
@@ -114,10 +114,25 @@ test('a missing final, concurrency or include is caught', () => {
 })
 
 test('an input variable that .env.example does not document is caught', () => {
-  const root = copyRoot({ 'ext.config.yaml': t => t.replace('        LOG_LEVEL: $LOG_LEVEL\n', '        LOG_LEVEL: $LOG_LEVEL\n        NEW_SETTING: ${NEW_SETTING}\n') })
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace('        LOG_LEVEL: $IMS_ACTION_LOG_LEVEL\n', '        LOG_LEVEL: $IMS_ACTION_LOG_LEVEL\n        NEW_SETTING: ${NEW_SETTING}\n') })
   const { status, output } = validate(root)
   assert.equal(status, 1, output)
   assert.match(output, /\.env\.example does not document \$NEW_SETTING/)
+})
+
+test('LOG_LEVEL taken from .env (aio\'s own log level) is caught, in ext.config.yaml, manifest.yaml and .env.example', () => {
+  const root = copyRoot({
+    'ext.config.yaml': t => t.replace('        LOG_LEVEL: $IMS_ACTION_LOG_LEVEL\n', '        LOG_LEVEL: $LOG_LEVEL\n'),
+    '.env.example': t => t.replace('\nIMS_ACTION_LOG_LEVEL=\n', '\nIMS_ACTION_LOG_LEVEL=\nLOG_LEVEL=\n')
+  })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /an input takes \$LOG_LEVEL from \.env: use \$IMS_ACTION_LOG_LEVEL/)
+  assert.match(output, /\.env\.example offers LOG_LEVEL/)
+  const manifestOnly = copyRoot({ 'manifest.yaml': t => t.replace('      LOG_LEVEL: $IMS_ACTION_LOG_LEVEL\n', '      LOG_LEVEL: ${LOG_LEVEL}\n') })
+  const second = validate(manifestOnly)
+  assert.equal(second.status, 1, second.output)
+  assert.match(second.output, /an input takes \$LOG_LEVEL from \.env/)
 })
 
 test('manifest.yaml: an action with neither docker nor native is caught', () => {
