@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NODE_BIN := target/debug/ims-action
 
-.PHONY: help build package launcher demo test lint unit node-test bench validate deploy-wsk deploy-aio fuzz clean
+.PHONY: help build package launcher demo ui test lint unit node-test ui-test ui-screenshots bench validate deploy-wsk deploy-aio fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -21,7 +21,11 @@ launcher: build ## actions/ims-action/bin/exec, for aio app deploy / aio app dev
 demo: ## Run the action against the bundled Adobe emulator, once per credential kind
 	@scripts/demo.sh
 
-test: lint unit node-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests
+ui: ## The credential-health web view on 127.0.0.1 against the emulator (UI_PORT=N picks the port); Ctrl-C stops it
+	@$(CARGO) build --quiet -p ims-action -p adobe-emulator
+	@exec node tools/ui/server.js --bin target/debug/ims-action --emulator target/debug/adobe-emulator $(if $(UI_PORT),--port $(UI_PORT))
+
+test: lint unit node-test ui-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests, browser tests
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -39,6 +43,12 @@ node-test:
 	else \
 		echo "node-test: node is not installed; skipping the Node launcher tests"; \
 	fi
+
+ui-test: ## Browser tests of the web view (headless Chromium against the emulator)
+	@tools/ui/test.sh
+
+ui-screenshots: ## Browser tests, keeping their screenshots in docs/ (ui-health.png, ui-health-refused.png)
+	@UI_SCREENSHOTS=docs tools/ui/test.sh
 
 bench: ## Benchmarks side by side with Adobe's Node samples; writes BENCHMARKS.md
 	python3 bench/run.py

@@ -63,8 +63,9 @@ const ACTION_INPUTS: [&str; 5] = [
     token::store::setting::STORE_SETTING,
 ];
 
-/// Inputs a caller may always set (harmless, and meaningful only as a request).
-const ALWAYS_CALLER_INPUTS: [&str; 0] = [];
+/// Inputs a caller may always set (harmless, and meaningful only as a request): the health
+/// operation's `check` only gets tokens through the cache and asks for the quota.
+const ALWAYS_CALLER_INPUTS: [&str; 1] = [api::health::CHECK_INPUT];
 
 /// Every input the action reads: all of them are configuration, sealed in a deployment, except
 /// the request inputs a deployment opts in.
@@ -203,6 +204,11 @@ impl Action {
             web::merge_request_inputs(&mut map, &allowed)?;
         }
         let params = Params::new(&map);
+        // `health` reports on every credential, each with its own problems, so it is answered
+        // before the one credential the API operations use is required to parse.
+        if api::health::is_requested(&params) {
+            return api::health::report(self, &params, activation);
+        }
         let mut check = InputCheck::new(params);
         let creds = credentials::from_params(&params, &mut check, &self.allow);
         let operation = Operation::from_params(&params, &mut check, &self.allow, creds.as_ref());
@@ -214,23 +220,51 @@ impl Action {
             ));
         };
         let budget = Budget::new(activation, timeout);
-        let key = token::cache_key(&creds);
-        let mut store = self.token_store(&params, &creds, activation, &budget);
-        let token = self.cached_token(&creds, &key, &budget, store.as_mut())?;
-        match operation.call(&self.http, &token, &creds, &budget) {
-            // A token the API refuses is dropped from every layer, fetched again once, and the
-            // call retried once.
+        self.call_with_token(
+            &params,
+            &creds,
+            activation,
+            &budget,
+            operation.service(),
+            |token| operation.call(&self.http, token, &creds, &budget),
+        )
+    }
+
+    /// Runs `call` with a token for `creds` (memory, shared store, else IMS). A token the API
+    /// refuses (401) is dropped from every layer, fetched again once, and the call retried once.
+    pub(crate) fn call_with_token<T>(
+        &self,
+        params: &Params,
+        creds: &Credentials,
+        activation: &Activation,
+        budget: &Budget,
+        service: Service,
+        call: impl Fn(&AccessToken) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let key = token::cache_key(creds);
+        let mut store = self.token_store(params, creds, activation, budget);
+        let token = self.cached_token(creds, &key, budget, store.as_mut())?;
+        match call(&token) {
             Err(Error::Upstream { status: 401, .. }) if !matches!(creds, Credentials::DevToken(_)) => {
-                log::info!(
-                    "{} refused the cached token (401): getting a new one",
-                    operation.service()
-                );
+                log::info!("{service} refused the cached token (401): getting a new one");
                 flight::forget(&self.tokens, &key, store.as_mut(), &token);
-                let token = self.fresh_token(&creds, &key, &budget, store.as_mut(), Some(&token))?;
-                operation.call(&self.http, &token, &creds, &budget)
+                let token = self.fresh_token(creds, &key, budget, store.as_mut(), Some(&token))?;
+                call(&token)
             }
             other => other,
         }
+    }
+
+    /// A token for `creds`, through the same layers as every call (a cached one counts).
+    pub(crate) fn token_for(
+        &self,
+        params: &Params,
+        creds: &Credentials,
+        activation: &Activation,
+        budget: &Budget,
+    ) -> Result<AccessToken, Error> {
+        let mut store = self.token_store(params, creds, activation, budget);
+        self.cached_token(creds, &token::cache_key(creds), budget, store.as_mut())
     }
 
     /// The access token for the credential in `params` (cached), without calling any API:

@@ -360,6 +360,10 @@ fn check_scenarios(w: &World, scenarios: Vec<Scenario>, mut extra: Secrets) {
     }
 }
 
+fn health(params: Value, check: bool) -> Value {
+    with(params, json!({"OPERATION": "health", "check": check}))
+}
+
 fn is_web(params: &Value) -> bool {
     params
         .as_object()
@@ -421,6 +425,9 @@ fn no_credential_kind_leaks_a_secret_at_trace_level() {
         scenarios.push(scenario(&format!("{kind} aem-get"), aem_get(params), 200));
     }
     scenarios.push(scenario("dev token aem-get", aem_get(w.dev_token()), 200));
+    // The health report names every credential and, with check, gets every token and the quota.
+    scenarios.push(scenario("health", health(w.all_credentials(), false), 200));
+    scenarios.push(scenario("health, check", health(w.all_credentials(), true), 200));
     check_scenarios(&w, scenarios, Secrets::default());
     // Each kind fetched its own tokens: the JWT kinds signed assertions that were searched for.
     let mut s = Secrets::default();
@@ -452,6 +459,10 @@ fn no_error_path_leaks_a_secret_at_trace_level() {
         )
     };
     let slow = Fault::Delay(Duration::from_millis(1500));
+    // The JWT key with its middle cut out: still PEM-shaped, no longer a key.
+    let key = &w.env["JWT_PRIVATE_KEY"];
+    let damaged_key = format!("{}{}", &key[..key.len() / 3], &key[2 * key.len() / 3..]);
+    let expired_aem = w.aem_credentials_expiring_in(-3);
     let scenarios = vec![
         scenario(
             "IMS 401 (OAuth, wrong secret)",
@@ -492,11 +503,37 @@ fn no_error_path_leaks_a_secret_at_trace_level() {
         .fault("/adobe/stats", slow, 3),
         scenario("IMS 503, retried", w.oauth(), 200).fault("/ims/", status_fault(503), 2),
         scenario("quota 503, retried", w.oauth(), 200).fault("/adobe/stats", status_fault(503), 2),
+        // Health reports a refusal, an expired certificate and a broken key as a 200.
+        scenario(
+            "health: IMS refusal, expired certificate, damaged key",
+            health(
+                with(
+                    w.all_credentials(),
+                    json!({
+                        "OAUTHS2S_CLIENT_SECRET": wrong_secret,
+                        "AEM_SERVICE_CREDENTIALS": expired_aem,
+                        "JWT_PRIVATE_KEY": damaged_key,
+                    }),
+                ),
+                true,
+            ),
+            200,
+        ),
+        scenario("health: IMS 503", health(w.all_credentials(), true), 200).fault(
+            "/ims/",
+            status_fault(503),
+            3,
+        ),
         scenario("web request, caller allowed", web(&org), 200),
         scenario("web request, caller refused", web("OTHER@AdobeOrg"), 403),
     ];
     let mut extra = Secrets::default();
     extra.add("wrong client secret", wrong_secret);
+    extra.add("damaged JWT_PRIVATE_KEY input", &damaged_key);
+    extra.add(
+        "AEM_SERVICE_CREDENTIALS with an expired certificate",
+        &expired_aem,
+    );
     extra.add("caller's authorization header", &format!("Bearer {caller_token}"));
     extra.add("caller's bearer token", caller_token);
     extra.add("caller's cookie", cookie);

@@ -128,6 +128,24 @@ impl DemoCredentials {
         }
     }
 
+    /// The same credentials with the AEM certificate re-issued to expire `days` days (and one
+    /// hour) from now; a negative `days` gives a certificate that has already expired. The key is
+    /// unchanged, so IMS still accepts the credential: only the action's expiry check sees it.
+    /// `adobe-emulator --aem-cert-days N` uses it to show the warning and error states.
+    ///
+    /// # Panics
+    /// If certificate generation fails.
+    pub fn with_aem_certificate_days(mut self, days: i64) -> DemoCredentials {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let not_after = now + days * 24 * 60 * 60 + 60 * 60;
+        let not_before = (now - 60).min(not_after - 365 * 24 * 60 * 60);
+        self.aem_certificate_pem = crlf(&keys::certificate_pem(&self.jwt_key, not_before, not_after));
+        self
+    }
+
     /// Registers every credential with `emulator`.
     pub fn register(&self, emulator: &Emulator) {
         emulator.add_oauth_client(self.oauth.clone());

@@ -1,8 +1,11 @@
 //! `adobe-emulator`: runs the local stand-in for Adobe's servers (see the `adobe_emulator` library).
 //!
 //! ```text
-//! adobe-emulator [--listen ADDR] [--env-file PATH] [--token-lifetime-secs N] [--exit-on-stdin-eof]
+//! adobe-emulator [--listen ADDR] [--env-file PATH] [--aem-cert-days N] [--token-lifetime-secs N]
+//!                [--exit-on-stdin-eof]
 //! ```
+//! `--aem-cert-days N` makes the demo AEM service credentials' certificate expire N days from now
+//! (negative: already expired), to show the health warning and error states (`make ui`).
 //! Prints exactly one line on stdout once it accepts connections:
 //! `adobe-emulator listening on http://127.0.0.1:PORT`. Logs one line per request (method,
 //! path, status; never headers or bodies) on stderr.
@@ -15,11 +18,12 @@ use std::time::Duration;
 use adobe_emulator::{DemoCredentials, Emulator};
 
 const USAGE: &str = "usage: adobe-emulator [--listen ADDR (default 127.0.0.1:0)] [--env-file PATH] \
-                     [--token-lifetime-secs N] [--exit-on-stdin-eof]";
+                     [--aem-cert-days N] [--token-lifetime-secs N] [--exit-on-stdin-eof]";
 
 struct Options {
     listen: String,
     env_file: Option<String>,
+    aem_cert_days: Option<i64>,
     token_lifetime: Option<Duration>,
     exit_on_stdin_eof: bool,
 }
@@ -28,6 +32,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
         listen: "127.0.0.1:0".into(),
         env_file: None,
+        aem_cert_days: None,
         token_lifetime: None,
         exit_on_stdin_eof: false,
     };
@@ -47,6 +52,12 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
         match flag.as_str() {
             "--listen" => options.listen = value("--listen")?,
             "--env-file" => options.env_file = Some(value("--env-file")?),
+            "--aem-cert-days" => {
+                let days: i64 = value("--aem-cert-days")?
+                    .parse()
+                    .map_err(|_| "--aem-cert-days needs a whole number of days".to_string())?;
+                options.aem_cert_days = Some(days);
+            }
             "--token-lifetime-secs" => {
                 let secs: u64 = value("--token-lifetime-secs")?
                     .parse()
@@ -109,7 +120,10 @@ fn main() -> ExitCode {
         emulator.set_token_lifetime(lifetime, lifetime);
     }
     if let Some(path) = &options.env_file {
-        let demo = DemoCredentials::generate();
+        let mut demo = DemoCredentials::generate();
+        if let Some(days) = options.aem_cert_days {
+            demo = demo.with_aem_certificate_days(days);
+        }
         demo.register(&emulator);
         if let Err(e) = write_env_file(path, &demo.to_env(&emulator)) {
             eprintln!("adobe-emulator: cannot write {path}: {e}");
@@ -163,12 +177,16 @@ mod tests {
             "--token-lifetime-secs",
             "60",
             "--exit-on-stdin-eof",
+            "--aem-cert-days=-3",
         ]);
         let o = o.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.listen, "127.0.0.1:9");
         assert_eq!(o.env_file.as_deref(), Some("x.env"));
         assert_eq!(o.token_lifetime, Some(Duration::from_secs(60)));
         assert!(o.exit_on_stdin_eof);
+        assert_eq!(o.aem_cert_days, Some(-3));
+        assert_eq!(args(&[]).map(|o| o.aem_cert_days), Ok(None));
+        assert!(args(&["--aem-cert-days", "soon"]).is_err());
         assert!(args(&["--listen"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--token-lifetime-secs", "x"]).is_err());

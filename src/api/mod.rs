@@ -3,6 +3,7 @@
 pub mod aem_content;
 pub mod aem_quota;
 pub mod analytics;
+pub mod health;
 
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ pub const INPUTS: [&str; 9] = [
 ];
 
 /// What `OPERATION` may be, and what each needs.
-pub const OPERATIONS: [(&str, &str); 3] = [
+pub const OPERATIONS: [(&str, &str); 4] = [
     (
         "aem-quota",
         "IMS_ORG_ID (JWT and AEM credentials carry their own org)",
@@ -37,6 +38,7 @@ pub const OPERATIONS: [(&str, &str); 3] = [
         "ANALYTICS_COMPANY_ID, and ANALYTICS_RSID or ANALYTICS_REPORT",
     ),
     ("aem-get", "AEM_AUTHOR_URL (and optionally AEM_PATH)"),
+    (health::NAME, "nothing more: it reports on every credential given"),
 ];
 
 /// One API call, its inputs checked.
@@ -69,6 +71,12 @@ impl Operation {
                 analytics::from_params(params, check, allow).map(Operation::AnalyticsReport)
             }
             "aem-get" => aem_content::from_params(params, check, allow, creds).map(Operation::AemGet),
+            // Answered by Action::run before any credential is required (see health): it
+            // reports on each credential instead of failing on the first that does not parse.
+            health::NAME => {
+                check.invalid(Error::Internal("the health operation is not an API call".into()));
+                return None;
+            }
             _ => {
                 check.invalid(Error::invalid(
                     "OPERATION",

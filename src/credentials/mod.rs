@@ -106,12 +106,12 @@ impl AuthMethod {
         }
     }
 
-    fn parse(s: &str) -> Option<AuthMethod> {
+    pub(crate) fn parse(s: &str) -> Option<AuthMethod> {
         AuthMethod::ALL.into_iter().find(|m| m.name() == s)
     }
 
     /// Whether the caller gave any input of this method.
-    fn is_present(self, params: &Params) -> bool {
+    pub(crate) fn is_present(self, params: &Params) -> bool {
         let any = |names: &[&str]| names.iter().any(|n| params.has(n));
         match self {
             AuthMethod::OAuthS2s => any(&oauth_s2s::INPUTS) || params.has(oauth_s2s::INJECTED),
@@ -229,7 +229,7 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
 }
 
 /// `IMS_BASE_URL`, checked against the allowlist.
-fn ims_base(check: &mut InputCheck, allow: &AllowList) -> Option<BaseUrl> {
+pub(crate) fn ims_base(check: &mut InputCheck, allow: &AllowList) -> Option<BaseUrl> {
     let url = check
         .optional("IMS_BASE_URL", Kind::Id)
         .unwrap_or(DEFAULT_IMS_BASE_URL);

@@ -29,6 +29,24 @@ impl CacheKey {
     }
 }
 
+/// When a cached token was obtained and when it expires (Unix milliseconds), without the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTimes {
+    /// When it was fetched.
+    pub obtained_at_ms: u64,
+    /// When it expires.
+    pub expires_at_ms: u64,
+}
+
+impl TokenTimes {
+    fn of(token: &AccessToken) -> TokenTimes {
+        TokenTimes {
+            obtained_at_ms: token.obtained_at_ms,
+            expires_at_ms: token.expires_at_ms,
+        }
+    }
+}
+
 /// Tokens by credential fingerprint.
 pub struct TokenCache {
     memory: Mutex<HashMap<CacheKey, AccessToken>>,
@@ -71,6 +89,18 @@ impl TokenCache {
             m.insert(*key, token.clone());
         }
         Some(token)
+    }
+
+    /// When the token cached for `key` was obtained and when it expires, if one is fresh at
+    /// `now_ms`: what the health operation shows. It never hands out the token itself, and never
+    /// promotes a file entry into memory (a look must not change what it looks at).
+    pub fn peek(&self, key: &CacheKey, now_ms: u64) -> Option<TokenTimes> {
+        let fresh = |t: &AccessToken| t.is_fresh(now_ms).then(|| TokenTimes::of(t));
+        if let Some(times) = self.memory.lock().ok()?.get(key).and_then(fresh) {
+            return Some(times);
+        }
+        let dir = self.dir.as_ref()?;
+        read_file(&dir.join(file_name(key)), key).as_ref().and_then(fresh)
     }
 
     /// Stores a token just fetched.
@@ -228,6 +258,26 @@ mod tests {
         assert!(c.get(&k, 86_400_000 - 1000).is_none());
         c.remove(&k);
         assert!(c.get(&k, 1000).is_none());
+    }
+
+    #[test]
+    fn peek_shows_times_of_fresh_tokens_only_and_leaves_the_file_in_the_file() {
+        let dir = temp_dir("peek");
+        let k = CacheKey([4; 32]);
+        TokenCache::with_dir(dir.clone()).put(&k, &token(86_400_000));
+        let c = TokenCache::with_dir(dir.clone());
+        let times = TokenTimes {
+            obtained_at_ms: 0,
+            expires_at_ms: 86_400_000,
+        };
+        assert_eq!(c.peek(&k, 1000), Some(times));
+        assert!(c.memory.lock().unwrap().is_empty());
+        assert_eq!(c.peek(&k, 86_400_000 - 1000), None);
+        assert_eq!(c.peek(&CacheKey([5; 32]), 1000), None);
+        let m = TokenCache::in_memory();
+        m.put(&k, &token(86_400_000));
+        assert_eq!(m.peek(&k, 1000), Some(times));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

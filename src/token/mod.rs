@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::http::{Budget, HttpClient};
 use crate::secret::Secret;
 
-pub use cache::{CacheKey, TokenCache};
+pub use cache::{CacheKey, TokenCache, TokenTimes};
 
 /// Refresh this long before expiry (or at half the lifetime when that is shorter): Adobe's
 /// `aio-lib-ims` uses the same 10 minutes, and a token must outlive the call it is sent with.

@@ -125,6 +125,21 @@ impl World {
         self.params(&["AEM_DEV_TOKEN"])
     }
 
+    /// Every credential kind of the demo `.env` at once (and the org and endpoints).
+    pub fn all_credentials(&self) -> Value {
+        let mut names: Vec<&str> = OAUTH.iter().chain(JWT.iter()).copied().collect();
+        names.extend(["AEM_SERVICE_CREDENTIALS", "AEM_DEV_TOKEN"]);
+        self.params(&names)
+    }
+
+    /// `AEM_SERVICE_CREDENTIALS` (base64 JSON, as in the demo `.env`) whose certificate expires
+    /// `days` days from now (negative: already expired); the key, and so IMS's answer, is the same.
+    pub fn aem_credentials_expiring_in(&self, days: i64) -> String {
+        use base64::Engine as _;
+        let demo = self.demo.clone().with_aem_certificate_days(days);
+        base64::engine::general_purpose::STANDARD.encode(demo.aem_service_credentials(&self.emu).to_string())
+    }
+
     /// Runs the action in-process with no deadline.
     pub fn call(&self, action: &Action, params: Value) -> Value {
         action.handle(params, &Activation::default())

@@ -9,8 +9,9 @@
 //    also needs a package.json next to app.config.yaml; when the repository has none, the files are
 //    loaded from a staging folder with a generated one (as scripts/deploy-aio.sh does) and a
 //    warning says so.
-// 2. Checks the schema does not make, for what aio-lib-runtime will deploy: each action's
-//    function, runtime, web flag, include, limits, annotations and OPERATION input.
+// 2. Checks the schema does not make, for what aio-lib-runtime will deploy: the Experience Cloud
+//    Shell extension and its web view (web-src/index.html), and each action's function, runtime,
+//    web flag, include, limits, annotations and OPERATION input (one action per operation).
 // 3. manifest.yaml (wskdeploy): packages, actions, zip, image/native, web.
 // 4. Every `$VAR` of every input is documented in .env.example.
 // Exits 1 on any error; prints warnings for what is only advice.
@@ -25,7 +26,11 @@ const appConfig = require('@adobe/aio-cli-lib-app-config')
 const args = process.argv.slice(2)
 const rootArg = args.indexOf('--root')
 const ROOT = path.resolve(rootArg >= 0 ? args[rootArg + 1] : path.join(__dirname, '..', '..'))
+// The API operations, which manifest.yaml (wskdeploy) deploys; aio also deploys `health`, which
+// the web view calls.
 const OPERATIONS = ['aem-quota', 'analytics-report', 'aem-get']
+const AIO_OPERATIONS = [...OPERATIONS, 'health']
+const EXTENSION = 'dx/excshell/1' // the Experience Cloud Shell extension point
 const LAUNCHER = 'actions/ims-action/index.js'
 const BINARY = 'actions/ims-action/bin/exec'
 // What `include` must ship: all of bin/, i.e. exec and the seal (ims-action.seal.json).
@@ -103,10 +108,26 @@ function checkAioAction (pkgName, name, action, packageInputs, cwdRoot) {
   }
 }
 
+/** The extension's view: `operations.view` of type web, its page in the web folder. */
+function checkView (ext) {
+  const views = (ext.operations && ext.operations.view) || []
+  const web = views.filter(v => v.type === 'web')
+  if (!web.length) return error(`ext.config.yaml: ${EXTENSION} has no operations.view of type web (the page in the shell)`)
+  if (!ext.app.hasFrontend) return error('ext.config.yaml: no `web:` folder holds the view (web: web-src)')
+  for (const view of web) {
+    const page = path.join(ext.web.src, view.impl)
+    if (!fs.existsSync(path.join(ROOT, path.relative(ext.root, page)))) {
+      error(`ext.config.yaml: the view's page ${path.relative(ext.root, page)} does not exist`)
+    }
+  }
+}
+
 function checkAio (config) {
-  const app = config.all.application
-  if (!app) return error('app.config.yaml defines no application with actions')
-  if (!app.app.hasBackend) error('app.config.yaml: the application has no runtimeManifest')
+  const app = config.all[EXTENSION]
+  if (!app) return error(`app.config.yaml declares no ${EXTENSION} extension (extensions: ${EXTENSION}: $include: ext.config.yaml)`)
+  if (config.all.application) warn('app.config.yaml also has an `application`: it would be deployed besides the extension')
+  checkView(app)
+  if (!app.app.hasBackend) error('ext.config.yaml: the extension has no runtimeManifest')
   const hook = app.hooks['pre-app-build']
   if (!hook) error('ext.config.yaml: no pre-app-build hook builds bin/exec')
   else {
@@ -122,7 +143,7 @@ function checkAio (config) {
       checkAioAction(pkgName, name, action, pkg.inputs || {}, config.root)
     }
   }
-  for (const op of OPERATIONS) {
+  for (const op of AIO_OPERATIONS) {
     if (!names.some(n => n.endsWith(`/${op}`))) error(`ext.config.yaml: no action for OPERATION ${op}`)
   }
   return { packages, names }
@@ -226,7 +247,7 @@ async function main () {
   }
   const version = require('@adobe/aio-cli-lib-app-config/package.json').version
   console.log(`ok: app.config.yaml + ext.config.yaml load with @adobe/aio-cli-lib-app-config ${version} ` +
-    `(schema valid): ${names.join(', ')}`)
+    `(schema valid): extension ${EXTENSION}, view web-src/index.html, ${names.join(', ')}`)
   console.log(`ok: manifest.yaml: ${Object.keys(manifest.packages['ims-action'].actions).map(a => `ims-action/${a}`).join(', ')}`)
   console.log(`ok: .env.example documents all ${used.size} input variables`)
 }

@@ -13,7 +13,7 @@ const path = require('node:path')
 const ROOT = path.join(__dirname, '..', '..', '..')
 const VALIDATE = path.join(__dirname, '..', 'validate.js')
 const FILES = ['app.config.yaml', 'ext.config.yaml', 'manifest.yaml', '.env.example',
-  'actions/ims-action/index.js', 'scripts/build-launcher.sh']
+  'actions/ims-action/index.js', 'scripts/build-launcher.sh', 'web-src/index.html']
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-validate-test-'))
 after(() => fs.rmSync(scratch, { recursive: true, force: true }))
@@ -44,7 +44,8 @@ test('this repository\'s descriptors pass', () => {
   const { status, output } = validate(ROOT)
   assert.equal(status, 0, output)
   assert.match(output, /ok: app.config.yaml \+ ext.config.yaml load with @adobe\/aio-cli-lib-app-config 4\.2\.0/)
-  assert.match(output, /ims-action\/aem-quota, ims-action\/analytics-report, ims-action\/aem-get/)
+  assert.match(output, /extension dx\/excshell\/1, view web-src\/index.html, /)
+  assert.match(output, /ims-action\/aem-quota, ims-action\/analytics-report, ims-action\/aem-get, ims-action\/health/)
 })
 
 test('Adobe\'s schema: a top-level web-export on an action is rejected', () => {
@@ -63,10 +64,32 @@ test('Adobe\'s schema: a number as an annotation value is rejected', () => {
 })
 
 test('Adobe\'s schema: an extension without operations is rejected', () => {
-  const root = copyRoot({ 'app.config.yaml': t => t.replace('application:\n  $include: ext.config.yaml', 'extensions:\n  dx/excshell/1:\n    $include: ext.config.yaml') })
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace('operations:\n  view:\n    - type: web\n      impl: index.html\n', '') })
   const { status, output } = validate(root)
   assert.equal(status, 1, output)
   assert.match(output, /"missingProperty": "operations"/)
+})
+
+test('a headless application instead of the extension is caught', () => {
+  const root = copyRoot({ 'app.config.yaml': t => t.replace('extensions:\n  dx/excshell/1:\n    $include: ext.config.yaml', 'application:\n  $include: ext.config.yaml') })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /app.config.yaml declares no dx\/excshell\/1 extension/)
+})
+
+test('a view whose page does not exist is caught', () => {
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace('      impl: index.html', '      impl: health.html') })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /the view's page web-src\/health.html does not exist/)
+})
+
+test('a missing health action (the view calls it) is caught', () => {
+  const root = copyRoot({ 'ext.config.yaml': t => t.replace('        health:\n', '        status:\n') })
+  const { status, output } = validate(root)
+  assert.equal(status, 1, output)
+  assert.match(output, /status: inputs.OPERATION is "health", expected status/)
+  assert.match(output, /no action for OPERATION health/)
 })
 
 test('web: \'true\' (a string) is caught: aio would not make a web action', () => {
