@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NODE_BIN := target/debug/ims-action
 
-.PHONY: help build package launcher demo test lint unit node-test bench validate deploy-wsk deploy-aio fuzz clean
+.PHONY: help build package launcher demo test lint unit node-test bench-test bench bench-quick validate deploy-wsk deploy-aio fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -21,7 +21,7 @@ launcher: build ## actions/ims-action/bin/exec, for aio app deploy / aio app dev
 demo: ## Run the action against the bundled Adobe emulator, once per credential kind
 	@scripts/demo.sh
 
-test: lint unit node-test ## Format, lint, unit + end-to-end tests, Node launcher tests
+test: lint unit node-test bench-test ## Format, lint, unit + end-to-end tests, Node launcher tests, bench unit tests
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -38,8 +38,14 @@ node-test:
 		echo "node-test: node is not installed; skipping the Node launcher tests"; \
 	fi
 
-bench: ## Benchmarks side by side with Adobe's Node samples; writes BENCHMARKS.md
+bench-test:
+	python3 -m unittest discover -s bench/tests -t bench
+
+bench: ## Benchmarks side by side with Adobe's Node samples, over a delayed HTTPS link too; writes BENCHMARKS.md
 	python3 bench/run.py
+
+bench-quick: ## A smaller, faster set of the benchmarks; writes under bench/.build/quick/
+	python3 bench/run.py --quick
 
 validate: ## Check ext.config.yaml against Adobe's own schema (@adobe/aio-cli-lib-app-config)
 	@scripts/validate.sh
