@@ -35,7 +35,7 @@ DEFAULTS = {"rounds": (20, 3), "warmup": (2, 1), "ours_per_round": (5, 3), "warm
             "warm_block": (100, 50), "warm_warmup": (100, 20), "token_activations": (1000, 1000),
             "peer_token_activations": (1000, 200),
             "wan_cold_rounds": (20, 3), "wan_cold_warmup": (1, 1), "wan_cold_reps": (3, 1),
-            "wan_warm_blocks": (20, 3), "wan_warm_block": (10, 5), "wan_warm_warmup": (5, 3)}
+            "wan_warm_blocks": (40, 3), "wan_warm_block": (5, 5), "wan_warm_warmup": (5, 3)}
 
 
 def parse_args(argv=None):
@@ -50,8 +50,8 @@ def parse_args(argv=None):
     g.add_argument("--wan-cold-warmup", type=int, help="cold warm-up rounds (default 1)")
     g.add_argument("--wan-cold-reps", type=int,
                    help="runs per round of ims-action and the limits (default 3; quick 1)")
-    g.add_argument("--wan-warm-blocks", type=int, help="warm blocks per subject and RTT (default 20; quick 3)")
-    g.add_argument("--wan-warm-block", type=int, help="activations per warm block (default 10; quick 5)")
+    g.add_argument("--wan-warm-blocks", type=int, help="warm blocks per subject and RTT (default 40; quick 3)")
+    g.add_argument("--wan-warm-block", type=int, help="activations per warm block (default 5)")
     g.add_argument("--wan-warm-warmup", type=int, help="warm-up activations per subject and RTT (default 5; quick 3)")
     g = ap.add_argument_group("on loopback (sections cold, warm, tokens)")
     g.add_argument("--rounds", type=int, help="measured cold-start rounds (default 20; quick 3)")

@@ -109,7 +109,7 @@ def _panel(out: list[str], wan: dict, mode: str, names: dict, x0: float, y0: flo
 
 def render_wan_svg(res: dict) -> str:
     wan = res["wan"]
-    W, H = 900, 470
+    W, H = 900, 485
     m = res["machine"]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" {FONT}>',
            f'<rect width="{W}" height="{H}" fill="#ffffff"/>',
@@ -143,6 +143,7 @@ def render_wan_svg(res: dict) -> str:
 def render_cold_svg(res: dict) -> str:
     """Two bar panels: cold start on loopback (log scale) and peak RSS, per flow."""
     cold = res["cold"]["flows"]
+    subjects = [s for s in SUBJECTS if s != "ours-cached"]
     colors = {"ours": "#d9480f", "node-lean": "#74a9cf", "node-aio": "#1c4f86"}
     legend = {"ours": "ims-action (Rust)", "node-lean": "Node, lean (no aio-sdk)",
               "node-aio": "Node, Adobe sample (aio-sdk)"}
@@ -165,8 +166,8 @@ def render_cold_svg(res: dict) -> str:
     for x0, x1, title, key, logscale in panels:
         vals = []
         for fk in flows:
-            for s in SUBJECTS:
-                st = cold[fk]["subjects"][s][key]
+            for s in subjects:
+                st = (cold[fk]["subjects"].get(s) or {}).get(key)
                 if st:
                     vals.append(st["median"] if key == "wall_ms" else st["median"] / 1024)
         if not vals:
@@ -192,11 +193,11 @@ def render_cold_svg(res: dict) -> str:
             out.append(f'<text x="{x0 - 4}" y="{yy + 3:.1f}" text-anchor="end" fill="#666">{lab}</text>')
         out.append(f'<line x1="{x0}" y1="{bottom}" x2="{x1}" y2="{bottom}" stroke="#888"/>')
         gw = (x1 - x0) / len(flows)
-        bw = gw / (len(SUBJECTS) + 1.2)
+        bw = gw / (len(subjects) + 1.2)
         for gi, fk in enumerate(flows):
             gx = x0 + gi * gw + bw * 0.6
-            for si, s in enumerate(SUBJECTS):
-                st = cold[fk]["subjects"][s][key]
+            for si, s in enumerate(subjects):
+                st = (cold[fk]["subjects"].get(s) or {}).get(key)
                 bx = gx + si * bw
                 if not st:
                     out.append(f'<text x="{bx + bw / 2:.1f}" y="{bottom - 4}" text-anchor="middle" fill="#a00">n/a</text>')
