@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         finally:
             keep = BUILD / ("quick-logs" if a.quick else "last-run-logs")
             shutil.rmtree(keep, ignore_errors=True)
-            shutil.copytree(workdir, keep, ignore=shutil.ignore_patterns("*.env", "tmp-*"))
+            shutil.copytree(workdir, keep, ignore=shutil.ignore_patterns("*.env", "tmp-*", "kept-tokens-*"))
     if "sizes" in a.sections:
         res["sizes"] = sizes_section(a)
     BusyWatch.sample("end")

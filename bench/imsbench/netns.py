@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -13,6 +14,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from .errors import BenchError
 
@@ -91,7 +93,8 @@ class DelayLine:
             out[rtt] = {"median_ms": statistics.median(xs), "min_ms": min(xs), "max_ms": max(xs), "n": count}
         return out
 
-    def stop(self) -> None:
+    def stop(self) -> dict:
+        """Stops it; returns its counts: packets forwarded, dropped, and sent over 100 µs late."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()  # EOF: it reports its counts and exits
@@ -100,3 +103,14 @@ class DelayLine:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        return parse_counts(Path(self._log.name).read_text(errors="replace"))
+
+
+def parse_counts(log_text: str) -> dict:
+    """delay_line's last words: "N packets forwarded, N dropped, N sent over 100 us late"."""
+    m = None
+    for m in re.finditer(r"(\d+) packets forwarded, (\d+) dropped, (\d+) sent over 100 us late", log_text):
+        pass
+    if not m:
+        return {}
+    return {"forwarded": int(m.group(1)), "dropped": int(m.group(2)), "late": int(m.group(3))}

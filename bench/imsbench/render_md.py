@@ -184,6 +184,10 @@ def wan_section(wan: dict, svg_rel: str | None) -> list[str]:
         p = probe.get(rk, {})
         L.append(f"| {rk} ms | {fmt.ms(p.get('median_ms'))} ms | {fmt.ms(p.get('min_ms'))}–{fmt.ms(p.get('max_ms'))} ms |")
     L.append("")
+    pk = wan["link"].get("packets") or {}
+    if pk.get("forwarded"):
+        L += [f"The delay line forwarded {pk['forwarded']:,} packets in the run, dropped {pk['dropped']:,} and sent "
+              f"{pk['late']:,} ({pk['late'] / pk['forwarded']:.2%}) more than 100 µs after their due time.", ""]
     if not wan["link"].get("realtime"):
         L += ["The delay line ran without real-time priority (no CAP_SYS_NICE): packets may leave late when the "
               "subjects keep the cores busy.", ""]

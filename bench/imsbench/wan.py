@@ -94,9 +94,10 @@ class Wan:
                        for rtt, hosts in self.link.plan.items()}
         self.dialer = TlsDialer(self.emu.ca_path)
 
-    def close(self) -> None:
+    def close(self) -> dict:
+        """Stops the emulator and the link; returns the link's packet counts."""
         self.emu.stop()
-        self.link.stop()
+        return self.link.stop()
 
     # ---- cold ------------------------------------------------------------------------------
 
@@ -259,9 +260,10 @@ def wan_section(cfg, helpers, workdir: Path) -> dict:
         warm = wan.warm(failed)
         t2 = time.monotonic()
     finally:
-        wan.close()
+        packets = wan.close()
     out = {"rtts": [rtt_key(r) for r in cfg.rtts],
-           "link": {"realtime": wan.link.realtime, "probe": {rtt_key(r): p for r, p in probe.items()}},
+           "link": {"realtime": wan.link.realtime, "probe": {rtt_key(r): p for r, p in probe.items()},
+                    "packets": packets},
            "config": {"cold_rounds": cfg.wan_cold_rounds, "cold_warmup": cfg.wan_cold_warmup,
                       "cold_reps": cfg.wan_cold_reps, "warm_blocks": cfg.wan_warm_blocks,
                       "warm_block": cfg.wan_warm_block, "warm_warmup": cfg.wan_warm_warmup,

@@ -26,7 +26,8 @@ def wan(warm_ours_at_50=50.6):
                 "node-aio": (3.9, 2)}
     out = {"rtts": ["0", "10", "50"],
            "link": {"realtime": True, "probe": {f"{r:g}": {"median_ms": r + 0.2, "min_ms": r + 0.1,
-                                                           "max_ms": r + 3, "n": 15} for r in rtts}},
+                                                           "max_ms": r + 3, "n": 15} for r in rtts},
+                    "packets": {"forwarded": 1000, "dropped": 0, "late": 3}},
            "config": {"cold_rounds": 4, "cold_warmup": 1, "cold_reps": 3, "warm_blocks": 2, "warm_block": 2,
                       "warm_warmup": 3, "cold_s": 100, "warm_s": 70},
            "failed": {}, "cold": {}, "warm": {}}

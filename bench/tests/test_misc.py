@@ -72,6 +72,11 @@ class Options(unittest.TestCase):
         self.assertNotIn(netns.LOCAL_IP, ips)
         self.assertEqual(plan[50], {"ims": "10.77.0.14", "api": "10.77.0.15"})
 
+    def test_the_delay_lines_last_words(self):
+        log = "noise\ndelay_line: 41696 packets forwarded, 0 dropped, 159 sent over 100 us late\n"
+        self.assertEqual(netns.parse_counts(log), {"forwarded": 41696, "dropped": 0, "late": 159})
+        self.assertEqual(netns.parse_counts("killed"), {})
+
 
 if __name__ == "__main__":
     unittest.main()

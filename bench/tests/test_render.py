@@ -100,6 +100,7 @@ class Markdown(unittest.TestCase):
         self.assertIn("process and loading its code", self.md)
         self.assertIn("## 2. Process overhead", self.md)
         self.assertIn("gave way to the targets of section 1", self.md)
+        self.assertIn("forwarded 1,000 packets in the run, dropped 0 and sent 3 (0.30%)", self.md)
         self.assertIn("![Latency vs RTT per subject, cold and warm](docs/bench-wan.svg)", self.md)
         for bad in ("None", "nan", "{", "}"):
             self.assertNotIn(bad, self.md)
