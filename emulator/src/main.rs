@@ -82,13 +82,17 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
 /// The server certificate's names: the defaults, the listen address, and `--tls-san`s.
 fn certificate_names(options: &Options) -> Vec<String> {
     let mut names: Vec<String> = ["127.0.0.1", "::1", "localhost"].map(String::from).to_vec();
-    if let Ok(addr) = options.listen.parse::<std::net::SocketAddr>()
-        && !addr.ip().is_unspecified()
-    {
-        names.push(addr.ip().to_string());
+    let listen_ip = options
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .filter(|addr| !addr.ip().is_unspecified())
+        .map(|addr| addr.ip().to_string());
+    for name in listen_ip.iter().chain(&options.tls_sans) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
     }
-    names.extend(options.tls_sans.iter().cloned());
-    names.dedup();
     names
 }
 
@@ -221,6 +225,11 @@ mod tests {
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--token-lifetime-secs", "x"]).is_err());
         assert!(o.tls_ca_out.is_none());
+        let default_listen = args(&["--tls-ca-out", "ca.pem"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            certificate_names(&default_listen),
+            ["127.0.0.1", "::1", "localhost"]
+        );
     }
 
     #[test]
@@ -232,6 +241,8 @@ mod tests {
             "--tls-san",
             "10.0.0.2",
             "--tls-san=ims.test",
+            "--tls-san",
+            "127.0.0.1",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.tls_ca_out.as_deref(), Some("ca.pem"));
