@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -103,6 +104,16 @@ def parse_args(argv=None):
     return a
 
 
+_NUMBER_LIST = re.compile(r"\[\n(?:[ ]*-?[0-9][0-9.e+-]*,?\n)+[ ]*\]")
+
+
+def dump_json(res: dict) -> str:
+    """results.json: indented, but each list of numbers (the samples) on one line."""
+    text = json.dumps(res, indent=1, default=str)
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip().rstrip(",") for x in m.group(0)[1:-1].split("\n")
+                                                     if x.strip()) + "]", text) + "\n"
+
+
 def write_outputs(a, res: dict) -> None:
     for p in (a.out, a.svg, a.wan_svg, a.json):
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +184,7 @@ def main(argv=None) -> int:
     res["targets"] = targets(res)
 
     a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    a.json.write_text(dump_json(res))
     write_outputs(a, res)
     for t in res["targets"]:
         log(f"{t['status']:4}  {t['target']}: {t['text'].replace('**', '')}")

@@ -242,7 +242,8 @@ class Wan:
 
 def entry(samples: list[dict], counts: dict, failures: int) -> dict:
     n = counts.get("activations", 0)
-    return {"ms": summary([x["ms"] for x in samples]), "samples": samples, "failures": failures,
+    return {"ms": summary([x["ms"] for x in samples]), "samples_ms": [round(x["ms"], 3) for x in samples],
+            "failures": failures,
             "counts": counts, "per_activation": per_activation({k: v for k, v in counts.items() if k != "activations"}, n)}
 
 

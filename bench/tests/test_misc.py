@@ -1,6 +1,7 @@
 """Small pure parts: params, the lean-variant check, ELF facts, the address plan, options."""
 import contextlib
 import io
+import json
 import struct
 import unittest
 
@@ -59,6 +60,12 @@ class Options(unittest.TestCase):
         q = cli.parse_args(["--quick", "--rtts", "5,50", "--sections", "wan"])
         self.assertEqual((q.rtts, q.wan_cold_rounds, q.sections), ([5.0, 50.0], 3, {"wan"}))
         self.assertIn("quick", str(q.out))
+
+    def test_results_json_keeps_samples_on_one_line(self):
+        res = {"a": [1, 2.5, -3e-05], "b": {"c": [{"round": 0, "ms": 1.5}], "d": []}, "e": "x"}
+        text = cli.dump_json(res)
+        self.assertIn('"a": [1, 2.5, -3e-05]', text)
+        self.assertEqual(json.loads(text), res)
 
     def test_bad_options_are_refused(self):
         for argv in (["--rtts", "x"], ["--rtts", "10,10"], ["--rtts", "-1"], ["--sections", "nope"]):
