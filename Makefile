@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NODE_BIN := target/debug/ims-action
 
-.PHONY: help build package launcher demo ui test lint unit node-test ui-test ui-screenshots bench validate deploy-wsk deploy-aio fuzz clean
+.PHONY: help build package launcher demo ui test lint unit node-test ui-test ui-screenshots bench-test bench bench-quick validate deploy-wsk deploy-aio fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -25,7 +25,7 @@ ui: ## The credential-health web view on 127.0.0.1 against the emulator (UI_PORT
 	@$(CARGO) build --quiet -p ims-action -p adobe-emulator
 	@exec node tools/ui/server.js --bin target/debug/ims-action --emulator target/debug/adobe-emulator $(if $(UI_PORT),--port $(UI_PORT))
 
-test: lint unit node-test ui-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests, browser tests
+test: lint unit node-test ui-test bench-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests, browser tests, bench unit tests
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -50,8 +50,14 @@ ui-test: ## Browser tests of the web view (headless Chromium against the emulato
 ui-screenshots: ## Browser tests, keeping their screenshots in docs/ (ui-health.png, ui-health-refused.png)
 	@UI_SCREENSHOTS=docs tools/ui/test.sh
 
-bench: ## Benchmarks side by side with Adobe's Node samples; writes BENCHMARKS.md
+bench-test:
+	python3 -m unittest discover -s bench/tests -t bench
+
+bench: ## Benchmarks side by side with Adobe's Node samples, over a delayed HTTPS link too; writes BENCHMARKS.md
 	python3 bench/run.py
+
+bench-quick: ## A smaller, faster set of the benchmarks; writes under bench/.build/quick/
+	python3 bench/run.py --quick
 
 validate: ## Check ext.config.yaml against Adobe's own schema (@adobe/aio-cli-lib-app-config)
 	@scripts/validate.sh

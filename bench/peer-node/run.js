@@ -8,8 +8,9 @@
 //                                               warm container's best case), then one summary
 //                                               line {"runs","ok","result","lat_us":[...]}.
 //
-// ACTION is a directory under actions/ (e.g. oauth-s2s-aem or oauth-s2s-aem-lean).
-const path = require('path')
+// ACTION is a directory under actions/ (e.g. oauth-s2s-aem or oauth-s2s-aem-lean), or an absolute
+// path to an action module (the App Builder launcher, actions/ims-action/index.js).
+const { loadAction, setActivationEnv } = require('./runtime')
 
 function isOk (result) {
   return !!result && typeof result === 'object' && !('error' in result) &&
@@ -26,9 +27,10 @@ async function run () {
     process.stderr.write('usage: node run.js ACTION PARAMS_JSON [--repeat N]\n')
     process.exit(2)
   }
-  const { main } = require(path.join(__dirname, 'actions', action))
+  const { main } = loadAction(action)
   const params = JSON.parse(paramsJson)
   if (flag !== '--repeat') {
+    setActivationEnv(1)
     finish(JSON.stringify(await main({ ...params })), 0)
     return
   }
@@ -37,6 +39,7 @@ async function run () {
   let ok = 0
   let result
   for (let i = 0; i < runs; i++) {
+    setActivationEnv(i + 1)
     const t0 = process.hrtime.bigint()
     result = await main({ ...params })
     lat.push(Number(process.hrtime.bigint() - t0) / 1000)

@@ -12,13 +12,23 @@ use super::{Fault, RecordedRequest};
 
 pub(crate) fn handle(state: &State, request: &RecordedRequest) -> Response {
     match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/__stats") => Response::json(
-            200,
-            &json!({
-                "tokens_issued": state.tokens_issued_map(),
-                "requests": state.request_counts(),
-            }),
-        ),
+        ("GET", "/__stats") => {
+            let c = state.connection_stats();
+            Response::json(
+                200,
+                &json!({
+                    "tokens_issued": state.tokens_issued_map(),
+                    "requests": state.request_counts(),
+                    // Every connection, this one included.
+                    "connections": {
+                        "accepted": c.accepted,
+                        "tls_handshakes": c.tls_handshakes,
+                        "tls_resumed": c.tls_resumed,
+                        "tls_failed": c.tls_failed,
+                    },
+                }),
+            )
+        }
         ("POST", "/__faults") => match parse_fault(&request.body) {
             Ok((path, fault, count)) => {
                 state.inject_fault(&path, fault, count);

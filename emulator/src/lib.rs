@@ -1,7 +1,8 @@
 //! `adobe-emulator`: a local stand-in for Adobe's servers (IMS, AEM Data Service, Analytics 2.0,
 //! AEM author, Adobe I/O State) used by integration tests, `make demo` and benchmarks.
 //!
-//! Everything is served from one plain-HTTP port. The checks mirror what Adobe documents (see
+//! Everything is served from one port: plain HTTP by default, HTTPS with a throwaway
+//! [`TestCa`] when started with [`Emulator::start_tls_on`]. The checks mirror what Adobe documents (see
 //! `docs/adobe-protocols.md` in the repository) closely enough that a client which passes against the emulator
 //! sends the requests Adobe expects; the fake data behind them is deliberately thin.
 //!
@@ -19,6 +20,7 @@ mod server;
 mod state;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -27,6 +29,8 @@ use std::time::Duration;
 
 pub use adobe_state::StateEntry;
 pub use demo::DemoCredentials;
+pub use state::ConnectionStats;
+pub use tls::TestCa;
 
 use state::State;
 
@@ -34,6 +38,7 @@ use state::State;
 /// blocked on an idle keep-alive connection may linger until their client goes away.
 pub struct Emulator {
     addr: SocketAddr,
+    https: bool,
     state: Arc<State>,
     shutdown: Arc<AtomicBool>,
 }
@@ -46,21 +51,38 @@ impl Emulator {
 
     /// Starts an emulator listening on `addr` (e.g. `127.0.0.1:8080`).
     pub fn start_on(addr: &str) -> std::io::Result<Emulator> {
+        Self::start_with(addr, None)
+    }
+
+    /// Starts an emulator serving HTTPS on `addr` with a certificate issued by `ca`.
+    pub fn start_tls_on(addr: &str, ca: &TestCa) -> std::io::Result<Emulator> {
+        Self::start_with(addr, Some(ca))
+    }
+
+    fn start_with(addr: &str, ca: Option<&TestCa>) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State::new());
         let shutdown = Arc::new(AtomicBool::new(false));
-        server::spawn_accept_loop(listener, Arc::clone(&state), Arc::clone(&shutdown))?;
+        server::spawn_accept_loop(
+            listener,
+            Arc::clone(&state),
+            Arc::clone(&shutdown),
+            ca.map(TestCa::server_config),
+        )?;
         Ok(Emulator {
             addr,
+            https: ca.is_some(),
             state,
             shutdown,
         })
     }
 
-    /// The base URL of every emulated service, e.g. `http://127.0.0.1:41234`.
+    /// The base URL of every emulated service, e.g. `http://127.0.0.1:41234` (`https://…` when
+    /// started with TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// `127.0.0.1:PORT`, for allow-lists.
@@ -94,6 +116,11 @@ impl Emulator {
     /// not counted). Faulted requests count too.
     pub fn request_count(&self, path_prefix: &str) -> u64 {
         self.state.request_count(path_prefix)
+    }
+
+    /// TCP connections accepted and TLS handshakes done so far (also in `GET /__stats`).
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.state.connection_stats()
     }
 
     /// The recorded requests whose path starts with `path_prefix`, oldest first. Only the most

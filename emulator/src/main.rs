@@ -2,23 +2,29 @@
 //!
 //! ```text
 //! adobe-emulator [--listen ADDR] [--env-file PATH] [--aem-cert-days N] [--token-lifetime-secs N]
-//!                [--exit-on-stdin-eof]
+//!                [--exit-on-stdin-eof] [--tls-ca-out PATH [--tls-san NAME]...]
 //! ```
 //! `--aem-cert-days N` makes the demo AEM service credentials' certificate expire N days from now
 //! (negative: already expired), to show the health warning and error states (`make ui`).
 //! Prints exactly one line on stdout once it accepts connections:
 //! `adobe-emulator listening on http://127.0.0.1:PORT`. Logs one line per request (method,
 //! path, status; never headers or bodies) on stderr.
+//!
+//! With `--tls-ca-out PATH` it serves HTTPS instead (`listening on https://…`): it makes a
+//! throwaway CA, writes its certificate (PEM) to PATH for the clients to trust, and serves a
+//! certificate it issued for 127.0.0.1, ::1, localhost, the listen address and every
+//! `--tls-san` (an IP address or a DNS name).
 #![forbid(unsafe_code)]
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use adobe_emulator::{DemoCredentials, Emulator};
+use adobe_emulator::{DemoCredentials, Emulator, TestCa};
 
 const USAGE: &str = "usage: adobe-emulator [--listen ADDR (default 127.0.0.1:0)] [--env-file PATH] \
-                     [--aem-cert-days N] [--token-lifetime-secs N] [--exit-on-stdin-eof]";
+                     [--aem-cert-days N] [--token-lifetime-secs N] [--exit-on-stdin-eof] \
+                     [--tls-ca-out PATH [--tls-san NAME]...]";
 
 struct Options {
     listen: String,
@@ -26,6 +32,10 @@ struct Options {
     aem_cert_days: Option<i64>,
     token_lifetime: Option<Duration>,
     exit_on_stdin_eof: bool,
+    /// Serve HTTPS and write the test CA's certificate here.
+    tls_ca_out: Option<String>,
+    /// Extra names of the server certificate.
+    tls_sans: Vec<String>,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -35,6 +45,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
         aem_cert_days: None,
         token_lifetime: None,
         exit_on_stdin_eof: false,
+        tls_ca_out: None,
+        tls_sans: Vec::new(),
     };
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
@@ -65,11 +77,33 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
                 options.token_lifetime = Some(Duration::from_secs(secs));
             }
             "--exit-on-stdin-eof" => options.exit_on_stdin_eof = true,
+            "--tls-ca-out" => options.tls_ca_out = Some(value("--tls-ca-out")?),
+            "--tls-san" => options.tls_sans.push(value("--tls-san")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
+    if !options.tls_sans.is_empty() && options.tls_ca_out.is_none() {
+        return Err("--tls-san needs --tls-ca-out".into());
+    }
     Ok(options)
+}
+
+/// The server certificate's names: the defaults, the listen address, and `--tls-san`s.
+fn certificate_names(options: &Options) -> Vec<String> {
+    let mut names: Vec<String> = ["127.0.0.1", "::1", "localhost"].map(String::from).to_vec();
+    let listen_ip = options
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .filter(|addr| !addr.ip().is_unspecified())
+        .map(|addr| addr.ip().to_string());
+    for name in listen_ip.iter().chain(&options.tls_sans) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 /// Writes the demo `.env` readable by the owner only: it holds (throwaway) secrets.
@@ -109,7 +143,24 @@ fn main() -> ExitCode {
         .format_timestamp_millis()
         .init();
 
-    let emulator = match Emulator::start_on(&options.listen) {
+    let started = match &options.tls_ca_out {
+        None => Emulator::start_on(&options.listen),
+        Some(path) => {
+            let ca = match TestCa::generate(&certificate_names(&options)) {
+                Ok(ca) => ca,
+                Err(e) => {
+                    eprintln!("adobe-emulator: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Err(e) = std::fs::write(path, ca.ca_pem()) {
+                eprintln!("adobe-emulator: cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Emulator::start_tls_on(&options.listen, &ca)
+        }
+    };
+    let emulator = match started {
         Ok(e) => e,
         Err(e) => {
             eprintln!("adobe-emulator: cannot listen on {}: {e}", options.listen);
@@ -190,5 +241,40 @@ mod tests {
         assert!(args(&["--listen"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--token-lifetime-secs", "x"]).is_err());
+        assert!(o.tls_ca_out.is_none());
+        let default_listen = args(&["--tls-ca-out", "ca.pem"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            certificate_names(&default_listen),
+            ["127.0.0.1", "::1", "localhost"]
+        );
+    }
+
+    #[test]
+    fn tls_flags() {
+        let o = args(&[
+            "--listen=10.0.0.1:0",
+            "--tls-ca-out",
+            "ca.pem",
+            "--tls-san",
+            "10.0.0.2",
+            "--tls-san=ims.test",
+            "--tls-san",
+            "127.0.0.1",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.tls_ca_out.as_deref(), Some("ca.pem"));
+        assert_eq!(
+            certificate_names(&o),
+            [
+                "127.0.0.1",
+                "::1",
+                "localhost",
+                "10.0.0.1",
+                "10.0.0.2",
+                "ims.test"
+            ]
+        );
+        assert!(args(&["--tls-san", "x"]).is_err(), "--tls-san alone does nothing");
+        assert!(args(&["--tls-ca-out"]).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! A small HTTP/1.1 server: one thread per connection, keep-alive, `Content-Length` and chunked
 //! request bodies, and the means to misbehave on purpose (delay, drop, malformed or huge
-//! bodies).
+//! bodies). Plain HTTP, or HTTPS with a [`super::TestCa`].
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::state::State;
-use super::{Fault, HUGE_BODY_BYTES, RecordedRequest, adobe_state, apis, control, ims};
+use super::{Fault, HUGE_BODY_BYTES, RecordedRequest, adobe_state, apis, control, ims, tls};
 
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -59,11 +59,13 @@ enum Outcome {
     Drop,
 }
 
-/// Spawns the thread that accepts connections until `shutdown` is set.
+/// Spawns the thread that accepts connections until `shutdown` is set; with `tls`, each
+/// connection starts with a TLS handshake.
 pub(crate) fn spawn_accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     shutdown: Arc<AtomicBool>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> io::Result<()> {
     std::thread::Builder::new()
         .name("adobe-emulator-accept".into())
@@ -75,9 +77,10 @@ pub(crate) fn spawn_accept_loop(
                 let Ok(stream) = stream else { continue };
                 let state = Arc::clone(&state);
                 let shutdown = Arc::clone(&shutdown);
+                let tls = tls.clone();
                 let spawned = std::thread::Builder::new()
                     .name("adobe-emulator-conn".into())
-                    .spawn(move || serve_connection(stream, &state, &shutdown));
+                    .spawn(move || serve(stream, &state, &shutdown, tls));
                 if let Err(e) = spawned {
                     log::warn!("adobe-emulator: cannot spawn connection thread: {e}");
                 }
@@ -86,18 +89,45 @@ pub(crate) fn spawn_accept_loop(
     Ok(())
 }
 
-/// Serves requests on one connection until the client closes it, asks to close it, a fault
-/// drops it, or the emulator shuts down.
-fn serve_connection(stream: TcpStream, state: &State, shutdown: &AtomicBool) {
+/// A connection requests are read from and responses written to: plain TCP or TLS over it.
+trait Wire: Read + Write {
+    /// Ends the connection (for TLS, with a close_notify first).
+    fn close(&mut self);
+}
+
+impl Wire for TcpStream {
+    fn close(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Wire for tls::TlsStream {
+    fn close(&mut self) {
+        tls::close(self);
+    }
+}
+
+/// Counts the connection, does the TLS handshake if any, then serves requests on it.
+fn serve(stream: TcpStream, state: &State, shutdown: &AtomicBool, tls: Option<Arc<rustls::ServerConfig>>) {
+    state.count_connection();
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
-    let mut writer = write_half;
+    match tls {
+        None => serve_connection(stream, state, shutdown),
+        Some(config) => {
+            if let Some(stream) = tls::accept(stream, config, state) {
+                serve_connection(stream, state, shutdown);
+            }
+        }
+    }
+}
+
+/// Serves requests on one connection until the client closes it, asks to close it, a fault
+/// drops it, or the emulator shuts down.
+fn serve_connection(stream: impl Wire, state: &State, shutdown: &AtomicBool) {
     let mut reader = BufReader::new(stream);
     loop {
-        let parsed = match read_request(&mut reader, &mut writer) {
+        let parsed = match read_request(&mut reader) {
             Ok(Some(parsed)) => parsed,
             Ok(None) => return,
             Err(RequestError::Io) => return,
@@ -106,26 +136,26 @@ fn serve_connection(stream: TcpStream, state: &State, shutdown: &AtomicBool) {
                     status,
                     &serde_json::json!({"error": "invalid_request", "error_description": message}),
                 );
-                let _ = write_response(&mut writer, &response, false);
-                let _ = writer.shutdown(Shutdown::Both);
+                let _ = write_response(reader.get_mut(), &response, false);
+                reader.get_mut().close();
                 return;
             }
         };
         if shutdown.load(Ordering::SeqCst) {
-            let _ = writer.shutdown(Shutdown::Both);
+            reader.get_mut().close();
             return;
         }
         let ParsedRequest { request, keep_alive } = parsed;
         match handle(state, &request) {
             Outcome::Drop => {
                 log::info!("{} {} -> (dropped)", request.method, request.path);
-                let _ = writer.shutdown(Shutdown::Both);
+                reader.get_mut().close();
                 return;
             }
             Outcome::Respond(response) => {
                 log::info!("{} {} -> {}", request.method, request.path, response.status);
-                if write_response(&mut writer, &response, keep_alive).is_err() || !keep_alive {
-                    let _ = writer.shutdown(Shutdown::Both);
+                if write_response(reader.get_mut(), &response, keep_alive).is_err() || !keep_alive {
+                    reader.get_mut().close();
                     return;
                 }
             }
@@ -349,10 +379,7 @@ fn read_line(reader: &mut impl BufRead, budget: &mut usize) -> Result<Option<Str
 }
 
 /// Reads one request. `Ok(None)` means the client closed the connection between requests.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
-) -> Result<Option<ParsedRequest>, RequestError> {
+fn read_request(reader: &mut BufReader<impl Read + Write>) -> Result<Option<ParsedRequest>, RequestError> {
     let mut budget = MAX_HEAD_BYTES;
     // Tolerate stray empty lines between keep-alive requests (RFC 9112 §2.2).
     let request_line = loop {
@@ -406,7 +433,7 @@ fn read_request(
         return Err(RequestError::Bad(413, "request body too large".into()));
     }
     if header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        reader.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
     let body = if chunked {
         read_chunked(reader)?

@@ -56,6 +56,30 @@ pub(crate) struct State {
     inner: Mutex<Inner>,
     clock_offset_ms: AtomicU64,
     rng: SystemRandom,
+    connections: ConnectionCounters,
+}
+
+/// TCP connections and TLS handshakes, control connections included: what a benchmark divides
+/// by its activations to see who reuses connections.
+#[derive(Default)]
+struct ConnectionCounters {
+    accepted: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_resumed: AtomicU64,
+    tls_failed: AtomicU64,
+}
+
+/// A snapshot of [`ConnectionCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// TCP connections accepted.
+    pub accepted: u64,
+    /// TLS handshakes completed (resumed ones included).
+    pub tls_handshakes: u64,
+    /// Of those, resumed sessions (no certificate sent).
+    pub tls_resumed: u64,
+    /// TLS handshakes that failed.
+    pub tls_failed: u64,
 }
 
 impl State {
@@ -65,6 +89,7 @@ impl State {
             inner: Mutex::new(Inner::default()),
             clock_offset_ms: AtomicU64::new(0),
             rng: SystemRandom::new(),
+            connections: ConnectionCounters::default(),
         }
     }
 
@@ -216,6 +241,31 @@ impl State {
             .filter(|r| r.path.starts_with(path_prefix))
             .cloned()
             .collect()
+    }
+
+    pub fn count_connection(&self) {
+        self.connections.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_tls_handshake(&self, resumed: bool) {
+        self.connections.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+        if resumed {
+            self.connections.tls_resumed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn count_tls_failure(&self) {
+        self.connections.tls_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_stats(&self) -> ConnectionStats {
+        let c = &self.connections;
+        ConnectionStats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            tls_handshakes: c.tls_handshakes.load(Ordering::Relaxed),
+            tls_resumed: c.tls_resumed.load(Ordering::Relaxed),
+            tls_failed: c.tls_failed.load(Ordering::Relaxed),
+        }
     }
 
     // ---- faults ------------------------------------------------------------------------

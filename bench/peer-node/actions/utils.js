@@ -1,8 +1,8 @@
 'use strict'
 /*
  * The App Builder action-template helpers that Adobe's seed actions load as "../utils".
- * Re-implemented from the behaviour documented in shared/reference/ims.md, section 8
- * (template of @adobe/generator-app-common-lib 3.0.1); same names, same results.
+ * Re-implemented from the App Builder action template (repository adobe/generator-app-common-lib
+ * 3.0.1, lib/common-templates/utils.js and its tests); same names, same results.
  */
 
 // JSON of the params for debug logs; hides only __ims_oauth_s2s.client_secret and the

@@ -1,6 +1,6 @@
 // Adobe's sample action "Generate JWT access token in App Builder action" (Experience League,
-// AEM as a Cloud Service > App Builder, KT-11743, 2023-01-17; seed
-// shared/seeds/002_ac624055c1385713.txt), kept as published except for the lines marked
+// AEM as a Cloud Service > App Builder, KT-11743, 2023-01-17), kept as published except for
+// the lines marked
 // "BENCH:" -- the published bugs fixed (accessToken destructured from a field jwt-auth does not
 // return, then redeclared from an undefined getAccessToken(); ignored input check), the
 // "... An Analytics query ..." / 'example' placeholders filled in, and the base URLs made

@@ -1,6 +1,6 @@
 // Adobe's sample action "Generate server-to-server access token in App Builder action"
-// (Experience League, AEM as a Cloud Service > App Builder, KT-14724, 2024-02-29; seed
-// shared/seeds/000_8a9267f9cc5fc8e2.txt), kept as published except for the lines marked
+// (Experience League, AEM as a Cloud Service > App Builder, KT-14724, 2024-02-29), kept as
+// published except for the lines marked
 // "BENCH:" -- the published bugs fixed (undefined IMS_ORG_ID / access_token, ignored input
 // check) and the two base URLs made overridable so that the action can talk to adobe-emulator.
 const fetch = require("node-fetch");

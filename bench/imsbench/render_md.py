@@ -1,0 +1,365 @@
+"""BENCHMARKS.md from the results of a run (bench/results.json): pure functions of that dict."""
+from __future__ import annotations
+
+from . import fmt
+from .flows import FLOWS
+from .loopback import SUBJECTS
+from .paths import MIB
+from .targets import GOALS, target_rtt
+from .wan import COLD, LIMIT_OF, PEERS, WARM
+
+MODE_TITLE = {"cold": "cold", "warm": "warm"}
+
+
+def render(res: dict, svg_rel: str, wan_svg_rel: str | None = None) -> str:
+    L: list[str] = []
+    L += header(res)
+    L += meaning(res)
+    L += targets_table(res)
+    if res.get("wan"):
+        L += wan_section(res["wan"], wan_svg_rel)
+    if res.get("cold"):
+        L += cold_section(res["cold"])
+    if res.get("warm"):
+        L += warm_section(res["warm"], res.get("tokens"))
+    if res.get("sizes"):
+        L += sizes_section(res["sizes"], res.get("cold"))
+    if res.get("tokens"):
+        L += tokens_section(res["tokens"])
+    if res.get("cold"):
+        L += ["## Picture: process overhead", "",
+              f"![Cold start on loopback and peak RSS, ims-action vs Adobe's Node.js samples]({svg_rel})", ""]
+    return "\n".join(L)
+
+
+def header(res: dict) -> list[str]:
+    m, b = res["machine"], res["busy"]
+    L = ["# Benchmarks", "",
+         "Written by `make bench` (`bench/run.py`, the `bench/imsbench` package); do not edit by hand. Method and "
+         "caveats: [bench/README.md](bench/README.md). Raw figures: [bench/results.json](bench/results.json).", ""]
+    if res.get("quick"):
+        L += ["> **Smoke run (`--quick`)**: too few samples for the figures below to mean much.", ""]
+    L += ["| | |", "|---|---|",
+          f"| Machine | {m['cores']} cores, {m['cpu_model']}, {m['mem_gib']} GiB, Linux {m['kernel']} |",
+          f"| Date | {m['date_utc']} |",
+          f"| Commit | `{m['commit']}` |",
+          f"| Toolchain | {m['rustc']}; Node {m['node']}; Python {m['python']} |"]
+    pv = res.get("peer_versions", {})
+    if pv:
+        L.append("| Peer packages | " + ", ".join(f"`{k}` {v}" for k, v in pv.items())
+                 + " (bench/peer-node/package-lock.json) |")
+    L.append(f"| Load average (1/5/15 min) | start {b['load_start']}, end {b['load_end']} |")
+    if b["busy_samples"] > 0:
+        ex = "; ".join(b["busy_examples"]) or "high load"
+        where = []
+        for x in b.get("busy_labels", []):
+            part = " ".join(x.split()[:2]) if x.startswith("wan") else x.split()[0]
+            if part not in where:
+                where.append(part)
+        L.append(f"| **Machine busy** | yes: compilers seen in {b['busy_samples']} of {b['samples']} samples "
+                 f"({', '.join(where)}; e.g. `{ex[:80]}`); treat the figures as provisional |")
+    else:
+        L.append(f"| Machine busy | no: no compiler seen in {b['samples']} samples between measurements, "
+                 f"1-min load at most {b['load1_max']} |")
+    L.append("")
+    return L
+
+
+def meaning(res: dict) -> list[str]:
+    L = ["## What the numbers measure", ""]
+    if res.get("wan"):
+        L.append("- **Over a network (section 1)**: what a user's activation takes when Adobe is a real round trip "
+                 "away: HTTPS, a new TCP connection and TLS handshake wherever the client opens one, every packet "
+                 "delayed by half the round-trip time (RTT) each way. Each subject sits beside **the limit**, "
+                 "the same requests made by a minimal client through the same link and server; "
+                 "\"÷ limit\" is the subject's median over the limit's median.")
+    if res.get("cold"):
+        L.append("- **Process overhead (section 2)**: the same cold activation on loopback without TLS, where "
+                 "a round trip costs microseconds, so what remains is the cost of starting each process and "
+                 "loading its code. The large ratios there (hundreds of times) are that overhead, not what a "
+                 "user waits for at a realistic RTT.")
+    if res.get("warm"):
+        L.append("- **Warm on loopback (section 3)**: microseconds of per-activation work (pipes, parsing); "
+                 "information only.")
+    L.append("")
+    return L
+
+
+def targets_table(res: dict) -> list[str]:
+    L = ["## Targets", "", "| Target | Result |", "|---|---|"]
+    for t in res.get("targets", []):
+        L.append(f"| {t['target']} | {t['text']}{t['note']} |")
+    L.append("")
+    return L
+
+
+# ---- section 1: over a network -------------------------------------------------------------
+
+def _med(e: dict | None):
+    return ((e or {}).get("ms") or {}).get("median")
+
+
+def _row(mode: str, s: str, label: str, e: dict | None, d: dict | None, limit_ms) -> str:
+    if not e or not e.get("ms"):
+        return f"| {mode} | {label} | 0 | – | – | – | – | – | – | – | – |"
+    st, pa = e["ms"], e.get("per_activation", {})
+    is_limit = s == LIMIT_OF[mode]
+    vs = "(the limit)" if is_limit else (f"**{fmt.times(d.get('vs_limit'))}×**" if d else "–")
+    lim = "" if is_limit else fmt.ms(limit_ms)
+    hs = fmt.per(pa.get("tls_handshakes"))
+    if pa.get("tls_resumed"):
+        hs += f" ({fmt.per(pa['tls_resumed'])} resumed)"
+    failed = f" ({e['failures']} failed)" if e.get("failures") else ""
+    return (f"| {mode} | {label}{failed} | {st['n']} | {fmt.ms(st['median'])} | {fmt.ms(st['p90'])} | "
+            f"{fmt.ms(st['p99'])} | {lim} | {vs} | {fmt.per(pa.get('token_requests'))} | "
+            f"{fmt.per(pa.get('connections'))} | {hs} |")
+
+
+def rtt_table(wan: dict, rk: str) -> list[str]:
+    L = ["| Mode | Subject | n | median ms | p90 ms | p99 ms | its limit, median ms | ÷ limit | token requests | "
+         "TCP connections | TLS handshakes |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for mode, names in (("cold", COLD), ("warm", WARM)):
+        limit_ms = _med((wan.get(mode, {}).get(LIMIT_OF[mode]) or {}).get(rk))
+        for s, label in names.items():
+            if s not in wan.get(mode, {}):
+                continue
+            e = wan[mode][s].get(rk)
+            d = (wan.get("derived", {}).get(mode, {}).get(s) or {}).get(rk)
+            L.append(_row(mode, s, label, e, d, limit_ms))
+    return L
+
+
+def peer_table(wan: dict) -> list[str]:
+    rtts = wan["rtts"]
+    L = ["| Comparison (peer's median ÷ ours) | " + " | ".join(f"{r} ms" for r in rtts) + " |",
+         "|---|" + "---:|" * len(rtts)]
+    names = {"cold": COLD, "warm": WARM}
+    for mode in ("cold", "warm"):
+        derived = wan.get("derived", {}).get(mode, {})
+        for ours in ("ours", "appbuilder"):
+            if ours not in derived:
+                continue
+            for p in PEERS[mode]:
+                if p not in wan.get(mode, {}):
+                    continue
+                cells = [fmt.times((derived[ours].get(r) or {}).get(f"{p}_vs")) + "×" for r in rtts]
+                who = "ims-action" if ours == "ours" else "the App Builder route"
+                L.append(f"| {mode}: {names[mode][p]} ÷ {who} | " + " | ".join(cells) + " |")
+    return L
+
+
+def wan_section(wan: dict, svg_rel: str | None) -> list[str]:
+    c = wan["config"]
+    L = ["## 1. Over a network: HTTPS with a real round trip", "",
+         "Every subject talks HTTPS to one adobe-emulator through a delay line (`bench/delay_line.c`, a TUN link "
+         "in a network namespace of its own) that holds **every packet** (TCP handshake, TLS records, ACKs) for "
+         "RTT/2 in each direction. IMS and the API have addresses of their own for each RTT, so each needs its own "
+         "connection, as `ims-na1.adobelogin.com` and `api.adobeaemcloud.com` do. The emulator serves a "
+         "certificate from a throwaway CA: ims-action trusts it through `SSL_CERT_FILE` (added to its Mozilla "
+         "roots), Node through `NODE_EXTRA_CA_CERTS`. The flow is OAuth Server-to-Server → the AEM Data Service "
+         "quota. The RTTs, the subjects and the limits all run side by side in one run:",
+         "",
+         f"- **cold**: one process per activation, token included (ims-action's token file store starts empty "
+         f"each time); {c['cold_warmup']} warm-up round(s), then {c['cold_rounds']} rounds, each running every "
+         f"subject at every RTT in rotating order ({c['cold_reps']}× for ims-action and the limits). The cold "
+         "limit opens, per host, a new TCP connection, does a TLS 1.3 handshake and sends the request: IMS, then "
+         "the API (≈ 6 RTT). The second limit opens the API's connection while the token is fetched (≈ 4 RTT): "
+         "what an action could reach by connecting early.",
+         f"- **warm**: many activations in one long-lived process, the token cached after the first; per RTT, "
+         f"{c['warm_warmup']} warm-up activations each, then {c['warm_blocks']} blocks of {c['warm_block']} "
+         "activations per subject in rotating order. The warm limit is the API request on an open TLS connection "
+         "(≈ 1 RTT). Processes are driven with the ActionLoop protocol (a JSON line on stdin, the result line "
+         "on fd 3), Node through `bench/peer-node/loop.js`; latency is timed from writing the line to reading "
+         "the result.",
+         "- **App Builder route**: `actions/ims-action/index.js` (the Node launcher) running the same binary; "
+         "cold = a new Node process requiring the launcher and calling its `main` once, warm = one Node process.",
+         "- **Counts** are the emulator's, per activation: token requests, TCP connections accepted, TLS "
+         "handshakes.",
+         ""]
+    probe = wan["link"]["probe"]
+    L += ["The link as measured (a TCP connect is one round trip; the excess is wake-up latency on this VM):", "",
+          "| RTT set | TCP connect median | min–max |", "|---:|---:|---:|"]
+    for rk in wan["rtts"]:
+        p = probe.get(rk, {})
+        L.append(f"| {rk} ms | {fmt.ms(p.get('median_ms'))} ms | {fmt.ms(p.get('min_ms'))}–{fmt.ms(p.get('max_ms'))} ms |")
+    L.append("")
+    pk = wan["link"].get("packets") or {}
+    if pk.get("forwarded"):
+        L += [f"The delay line forwarded {pk['forwarded']:,} packets in the run, dropped {pk['dropped']:,} and sent "
+              f"{pk['late']:,} ({pk['late'] / pk['forwarded']:.2%}) more than 100 µs after their due time.", ""]
+    if not wan["link"].get("realtime"):
+        L += ["The delay line ran without real-time priority (no CAP_SYS_NICE): packets may leave late when the "
+              "subjects keep the cores busy.", ""]
+    if wan.get("failed"):
+        L += ["Left out after failing their smoke run: " + "; ".join(f"`{k}` ({v[:120]})" for k, v in wan["failed"].items()), ""]
+    rk_t = target_rtt(wan)
+    for rk in sorted(wan["rtts"], key=lambda r: (r != rk_t, -float(r))):
+        L += [f"### At {rk} ms RTT", ""]
+        L += rtt_table(wan, rk)
+        L.append("")
+    L += ["### Against the Node peers", "",
+          "How many times ims-action's (or the App Builder route's) median the peer's median is, at each RTT, "
+          "from the same runs as above.", ""]
+    L += peer_table(wan)
+    L.append("")
+    if svg_rel:
+        L += [f"![Latency vs RTT per subject, cold and warm]({svg_rel})", ""]
+    return L
+
+
+# ---- section 2: process overhead on loopback ----------------------------------------------
+
+def cold_section(cold: dict) -> list[str]:
+    L = ["## 2. Process overhead: cold start on loopback", "",
+         f"One activation per process against the plain-HTTP emulator on loopback, token exchange included "
+         f"(ims-action's token file store starts empty each run). {cold['warmup_rounds']} warm-up round(s), then "
+         f"{cold['rounds']} measured rounds; each round runs ims-action {cold['ours_per_round']}× and each Node "
+         "variant once, in rotating order. Wall time from `posix_spawn` to `wait4`; ratios are peer median ÷ "
+         "ims-action median (spread: p10–p90 of the per-round ratios). A round trip costs microseconds here, so "
+         "these ratios measure the cost of starting a process and loading its code, nothing a network adds.", ""]
+    for fk, fo in cold["flows"].items():
+        L += [f"### {FLOWS[fk]['title']}", "",
+              "| Subject | n | median ms | p10–p90 ms | min–max ms | peak RSS MiB (median, max) | token requests | "
+              "ratio vs ims-action |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for s, label in SUBJECTS.items():
+            so = fo["subjects"].get(s)
+            if so is None:
+                continue
+            w, r = so["wall_ms"], so["rss_kib"]
+            if not w:
+                L.append(f"| {label} | 0 | – | – | – | – | – | failed ({so['failures']} failures; see log) |")
+                continue
+            rt = fo["ratios"].get(s)
+            rtxt = "1×" if s == "ours" else "–" if s == "ours-cached" else (
+                f"**{fmt.times(rt['of_medians'])}×** ({fmt.times(rt['per_round']['p10'])}–"
+                f"{fmt.times(rt['per_round']['p90'])})" if rt and rt.get("per_round") else "–")
+            c = so.get("counts") or {}
+            tok = fmt.per(c.get("token_requests", 0) / c["activations"]) if c.get("activations") else "–"
+            fl = f" ({so['failures']} failed)" if so["failures"] else ""
+            L.append(f"| {label}{fl} | {w['n']} | {fmt.ms(w['median'])} | {fmt.ms(w['p10'])}–{fmt.ms(w['p90'])} | "
+                     f"{fmt.ms(w['min'])}–{fmt.ms(w['max'])} | {fmt.mib(r['median'])}, {fmt.mib(r['max'])} | {tok} | "
+                     f"{rtxt} |")
+        L.append("")
+    fl = cold["floor"]
+    if fl["wall_ms"]:
+        L += [f"Floor on this machine: a static C program that does nothing takes {fmt.ms(fl['wall_ms']['median'])} ms "
+              f"(p10–p90 {fmt.ms(fl['wall_ms']['p10'])}–{fmt.ms(fl['wall_ms']['p90'])}) and "
+              f"{fmt.mib(fl['rss_kib']['median'])} MiB peak RSS measured the same way; it is the least any process "
+              "can score.", ""]
+    L += ["The row \"token from its file store\" is one-shot ims-action when the previous activation left its "
+          "token in the temp folder, as in a warm dockerskeleton container (one process per activation): no "
+          "token request, one API request. Before this section started each run with an empty store, every "
+          "ims-action run after the first took this path, so the ratios it reported compared a cached token "
+          "with Node fetching one.", ""]
+    return L
+
+
+# ---- section 3: warm on loopback -----------------------------------------------------------
+
+def warm_section(warm: dict, tokens: dict | None) -> list[str]:
+    L = ["## 3. Warm activations on loopback (information)", "",
+         f"One long-lived ims-action driven through the ActionLoop protocol for the OAuth S2S → AEM quota call, "
+         f"against the plain-HTTP emulator on loopback. Per placement, after {warm['warmup']} warm-up activations, "
+         f"{warm['blocks']} blocks of {warm['block_size']} activations alternate with blocks of the bare request: "
+         "the same `GET …/contentRequestsQuota` with the same headers and a cached token, sent in a tight loop "
+         "over one keep-alive connection by a minimal raw-socket client. These are microseconds of pipe hand-offs "
+         "and parsing that no user perceives next to a network round trip; the former target (≤ 1.2× the bare "
+         "request) gave way to the targets of section 1, and its figure stays here as information.", ""]
+    names = {"ours": "ims-action, ActionLoop", "bare": "bare request",
+             "httpclient": "same request via Python `http.client` (reference)",
+             "echo": "ActionLoop protocol alone: a C loop that answers without any request (reference)"}
+    titles = {"one-core": "driver, ims-action and emulator pinned to one core (no cross-core wake-ups)",
+              "free": "no pinning (the scheduler places the processes on both cores)"}
+    for mode, mo in warm["modes"].items():
+        cpus = ",".join(str(c) for c in mo["cpus"])
+        L += [f"**{titles.get(mode, mode)}**, CPU {cpus}:", "",
+              "| Client | n | median µs | p10–p90 µs | p99 µs | max µs | activations/s |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+        for k, label in names.items():
+            ko = mo["kinds"][k]
+            st = ko["lat_us"]
+            fl = f" ({ko['failures']} failed)" if ko["failures"] else ""
+            L.append(f"| {label}{fl} | {st['n']:,} | {fmt.us(st['median'])} | {fmt.us(st['p10'])}–{fmt.us(st['p90'])} | "
+                     f"{fmt.us(st['p99'])} | {fmt.us(st['max'])} | {ko['per_s']:,.0f} |")
+        L += ["", f"ims-action ÷ bare: median {mo['ratio_median']:.2f}×, p99 {mo['ratio_p99']:.2f}×. The pipe round "
+              f"trip alone plus the bare request come to {fmt.us(mo['protocol_floor_us'])} µs, so no ActionLoop action "
+              f"can score better than {mo['best_possible_ratio']:.2f}× here; ims-action takes "
+              f"{mo['ratio_vs_protocol_floor']:.2f}× that.", ""]
+    L.append(f"Peak RSS of the ActionLoop process after {warm['actionloop_activations']:,} activations: "
+             f"{fmt.mib(warm['actionloop_rss_kib'])} MiB.")
+    tok = (tokens or {}).get("flows", {}).get("s2s", {}).get("node-aio")
+    if tok and tok.get("lat_us"):
+        L += ["", f"For context, Adobe's sample warm in one Node process (timed inside Node, a token request every "
+              f"time as published): median {fmt.us(tok['lat_us']['median'])} µs, p99 {fmt.us(tok['lat_us']['p99'])} µs "
+              "per activation."]
+    L.append("")
+    return L
+
+
+# ---- sections 4 and 5 ----------------------------------------------------------------------
+
+def sizes_section(sz: dict, cold: dict | None) -> list[str]:
+    L = ["## 4. Resources", "", "| What | Size |", "|---|---:|"]
+    bi = sz["binary"]
+    kind = ", ".join([("stripped" if bi.get("stripped") else "not stripped"),
+                      ("static" if bi.get("static") else "dynamic")])
+    L.append(f"| `{bi['path']}` ({kind}) | {bi['bytes'] / MIB:.2f} MiB ({bi['bytes']:,} B) |")
+    if bi["stripped_bytes"] != bi["bytes"]:
+        L.append(f"| same, after `strip` | {bi['stripped_bytes'] / MIB:.2f} MiB |")
+    z = sz["zip"]
+    L.append(f"| `{z['path']}` | " + (f"{z['bytes'] / MIB:.2f} MiB ({z['bytes']:,} B) |" if z["bytes"] else "not built |"))
+    if sz.get("node_modules_bytes"):
+        L.append(f"| peer: `bench/peer-node/node_modules` (unbundled, all three dependencies) | "
+                 f"{sz['node_modules_bytes'] / MIB:,.0f} MiB |")
+    L.append("")
+    if cold:
+        L += ["Peak RSS (`ru_maxrss` of each process, median of the cold runs on loopback):", "",
+              "| Subject | " + " | ".join(FLOWS[fk]["short"] for fk in cold["flows"]) + " |",
+              "|---|" + "---:|" * len(cold["flows"])]
+        for s, label in SUBJECTS.items():
+            if s == "ours-cached" or any(s not in fo["subjects"] for fo in cold["flows"].values()):
+                continue
+            cells = [fmt.mib((cold["flows"][fk]["subjects"][s]["rss_kib"] or {}).get("median")) + " MiB"
+                     for fk in cold["flows"]]
+            L.append(f"| {label} | " + " | ".join(cells) + " |")
+        L.append("")
+    return L
+
+
+def tokens_section(tk: dict) -> list[str]:
+    scaled = " (scaled to 1,000)" if tk["peer_activations"] != 1000 else ""
+    L = ["## 5. Token requests per 1,000 activations", "",
+         f"Counted by the emulator (`GET /__stats`: requests to `/ims/…` paths) around sequential activations on "
+         f"loopback: ims-action as {tk['activations']:,} activations of one ActionLoop process; Adobe's sample as "
+         f"{tk['peer_activations']:,} calls of its `main` in one Node process{scaled}, i.e. a warm container, its "
+         "best case.", "",
+         "| Flow | ims-action | Adobe sample (Node) |", "|---|---:|---:|"]
+    for fk, fo in tk["flows"].items():
+        o, p = fo["ours"], fo["node-aio"]
+        L.append(f"| {FLOWS[fk]['title']} | {o['per_1000']:,g} ({o['ok']:,}/{tk['activations']:,} ok) | "
+                 f"{p['per_1000']:,g} ({p['ok']:,}/{tk['peer_activations']:,} ok) |")
+    L.append("")
+    return L
+
+
+def headline(res: dict) -> str | None:
+    """One sentence for the README: the warm and cold medians at the target RTT."""
+    wan = res.get("wan")
+    rk = target_rtt(wan or {})
+    if not rk:
+        return None
+
+    def med(mode, s):
+        return _med((wan.get(mode, {}).get(s) or {}).get(rk))
+    w_ours, w_aio, w_cached = med("warm", "ours"), med("warm", "node-aio"), med("warm", "node-cached")
+    c_ours, c_aio = med("cold", "ours"), med("cold", "node-aio")
+    if None in (w_ours, w_aio, c_ours, c_aio):
+        return None
+    return (f"At {rk} ms from Adobe, over HTTPS: a warm activation takes {fmt.ms(w_ours)} ms "
+            f"(Adobe's sample: {fmt.ms(w_aio)} ms; a Node action with a token cache and keep-alive: "
+            f"{fmt.ms(w_cached)} ms); a cold one {fmt.ms(c_ours)} ms (Adobe's sample: {fmt.ms(c_aio)} ms).")
+
+
+__all__ = ["render", "headline", "GOALS"]

@@ -1,0 +1,105 @@
+"""The goals tracked in BENCHMARKS.md and their verdicts: PASS, or MISS and by how much."""
+from __future__ import annotations
+
+import math
+
+from .flows import FLOWS
+from .paths import MIB
+from .wan import rtt_key
+
+# kind "min": measured must be >= goal; "max": measured must be <= goal.
+GOALS = {
+    "wan_warm_vs_limit": 1.02, "wan_cold_vs_limit": 1.05, "wan_appbuilder_warm_vs_limit": 1.1,
+    "cold_aio_s2s": 300.0, "cold_aio_jwt": 100.0, "cold_lean": 60.0,
+    "rss_mib": 5.0, "binary_mib": 3.0, "tokens_per_1000": 1.0,
+}
+TARGET_RTT_MS = 50.0
+
+
+def verdict(measured, goal: float, kind: str, unit: str = "", fmt="{:.3g}") -> dict:
+    if measured is None or (isinstance(measured, float) and math.isnan(measured)):
+        return {"status": "n/a", "text": "not measured"}
+    m = fmt.format(measured) + unit
+    g = ("≥ " if kind == "min" else "≤ ") + fmt.format(goal) + unit
+    ok = measured >= goal if kind == "min" else measured <= goal
+    if ok:
+        return {"status": "PASS", "text": f"**PASS** ({m} vs {g})"}
+    if kind == "min":
+        how = f"{goal / measured:.2f}× short" if measured > 0 else "far short"
+    else:
+        how = f"{(measured / goal - 1) * 100:.1f} % over" if goal > 0 else f"{measured:g} over"
+    return {"status": "MISS", "text": f"**MISS** by {how} ({m} vs {g})"}
+
+
+def target_rtt(wan: dict) -> str | None:
+    """The RTT the WAN targets are judged at: 50 ms, or the largest measured."""
+    rtts = wan.get("rtts") or []
+    if not rtts:
+        return None
+    want = rtt_key(TARGET_RTT_MS)
+    return want if want in rtts else max(rtts, key=float)
+
+
+def targets(res: dict) -> list[dict]:
+    rows = []
+    wan = res.get("wan") or {}
+    rk = target_rtt(wan)
+    d = wan.get("derived", {})
+
+    def vs_limit(mode, s):
+        return ((d.get(mode, {}).get(s) or {}).get(rk) or {}).get("vs_limit") if rk else None
+
+    at = f" at {rk} ms RTT" if rk else ""
+    rows.append((f"Warm activation{at}, ims-action ActionLoop ÷ the warm limit", vs_limit("warm", "ours"),
+                 GOALS["wan_warm_vs_limit"], "max", "×", "{:.3f}"))
+    rows.append((f"Cold activation{at}, ims-action one-shot ÷ the cold limit", vs_limit("cold", "ours"),
+                 GOALS["wan_cold_vs_limit"], "max", "×", "{:.3f}"))
+    rows.append((f"Warm activation{at}, App Builder route ÷ the warm limit", vs_limit("warm", "appbuilder"),
+                 GOALS["wan_appbuilder_warm_vs_limit"], "max", "×", "{:.3f}"))
+
+    cold = res.get("cold", {}).get("flows", {})
+
+    def ratio(fk, s):
+        r = cold.get(fk, {}).get("ratios", {}).get(s)
+        return r["of_medians"] if r else None
+
+    rows.append(("Process overhead (loopback), OAuth S2S: Adobe sample ÷ ims-action", ratio("s2s", "node-aio"),
+                 GOALS["cold_aio_s2s"], "min", "×"))
+    rows.append(("Process overhead (loopback), JWT: Adobe sample ÷ ims-action", ratio("jwt", "node-aio"),
+                 GOALS["cold_aio_jwt"], "min", "×"))
+    rows.append(("Process overhead (loopback), OAuth S2S: lean Node ÷ ims-action", ratio("s2s", "node-lean"),
+                 GOALS["cold_lean"], "min", "×"))
+    rows.append(("Process overhead (loopback), JWT: lean Node ÷ ims-action", ratio("jwt", "node-lean"),
+                 GOALS["cold_lean"], "min", "×"))
+    rss = []
+    for fk in cold:
+        s = cold[fk]["subjects"]["ours"]["rss_kib"]
+        if s:
+            rss.append(s["max"])
+    warm = res.get("warm")
+    if warm:
+        rss.append(warm["actionloop_rss_kib"])
+    for fo in res.get("tokens", {}).get("flows", {}).values():
+        rss.append(fo["ours"]["rss_kib"])
+    for by_rtt in (wan.get("warm", {}).get("ours") or {}).values():
+        if by_rtt.get("rss_kib"):
+            rss.append(by_rtt["rss_kib"])
+    rows.append(("Peak RSS of any ims-action process (max of all runs)", max(rss) / 1024 if rss else None,
+                 GOALS["rss_mib"], "max", " MiB"))
+    b = res.get("sizes", {}).get("binary")
+    rows.append(("Stripped static binary", b["stripped_bytes"] / MIB if b else None, GOALS["binary_mib"], "max", " MiB"))
+    for fk, fo in res.get("tokens", {}).get("flows", {}).items():
+        rows.append((f"Token requests per 1,000 warm activations, {FLOWS[fk]['short']}", fo["ours"]["per_1000"],
+                     GOALS["tokens_per_1000"], "max", "", "{:.4g}"))
+    out = []
+    for row in rows:
+        name, m, goal, kind, unit = row[:5]
+        fmt = row[5] if len(row) > 5 else "{:.3g}"
+        v = verdict(m, goal, kind, unit, fmt)
+        extra = ""
+        if b and name.startswith("Stripped") and not (b.get("stripped") and b.get("static")):
+            extra = " — note: the built file is " + ", ".join(
+                x for x in (("not stripped" if not b.get("stripped") else ""),
+                            ("not static" if not b.get("static") else "")) if x)
+        out.append({"target": name, "measured": m, "goal": goal, "kind": kind, **v, "note": extra})
+    return out

@@ -1,0 +1,83 @@
+"""A small but complete results dict, shaped like bench/results.json, for the rendering tests."""
+import copy
+
+from imsbench.stats import summary
+from imsbench.wan import derive
+
+
+def _entry(ms: list[float], tokens=1, conns=2, hs=2, resumed=0):
+    n = len(ms)
+    counts = {"activations": n, "token_requests": tokens * n, "api_requests": n, "tokens_issued": tokens * n,
+              "connections": conns * n, "tls_handshakes": hs * n, "tls_resumed": resumed * n}
+    return {"ms": summary(ms), "samples_ms": ms, "failures": 0,
+            "counts": counts,
+            "per_activation": {k: v / n for k, v in counts.items() if k != "activations"}}
+
+
+def _cold(base: float, rtt: float, rtts: float):
+    return [base + rtts * rtt + d for d in (0.0, 0.5, 1.0, 2.0)]
+
+
+def wan(warm_ours_at_50=50.6):
+    rtts = [0.0, 10.0, 50.0]
+    cold_def = {"limit6": (3.0, 6), "limit4": (2.5, 4), "ours": (4.0, 6), "appbuilder": (60.0, 6),
+                "node-lean": (55.0, 7), "node-aio": (600.0, 7)}
+    warm_def = {"limit": (0.08, 1), "ours": (0.17, 1), "appbuilder": (0.4, 1), "node-cached": (1.0, 1),
+                "node-aio": (3.9, 2)}
+    out = {"rtts": ["0", "10", "50"],
+           "link": {"realtime": True, "probe": {f"{r:g}": {"median_ms": r + 0.2, "min_ms": r + 0.1,
+                                                           "max_ms": r + 3, "n": 15} for r in rtts},
+                    "packets": {"forwarded": 1000, "dropped": 0, "late": 3}},
+           "config": {"cold_rounds": 4, "cold_warmup": 1, "cold_reps": 3, "warm_blocks": 2, "warm_block": 2,
+                      "warm_warmup": 3, "cold_s": 100, "warm_s": 70},
+           "failed": {}, "cold": {}, "warm": {}}
+    for s, (base, k) in cold_def.items():
+        out["cold"][s] = {f"{r:g}": _entry(_cold(base, r, k)) for r in rtts}
+    for s, (base, k) in warm_def.items():
+        tokens = 1 if s == "node-aio" else 0
+        out["warm"][s] = {f"{r:g}": _entry(_cold(base, r, k), tokens=tokens, conns=0, hs=0) for r in rtts}
+    ours = out["warm"]["ours"]["50"]
+    ours["ms"] = summary([warm_ours_at_50] * 4)
+    out["derived"] = derive(out)
+    return out
+
+
+def results(**kw):
+    flows = {}
+    for fk in ("s2s", "jwt"):
+        subjects = {}
+        for s, base in (("ours", 1.0), ("node-lean", 60.0), ("node-aio", 600.0)):
+            ms = [base, base * 1.1, base * 0.9]
+            subjects[s] = {"wall_ms": summary(ms), "rss_kib": summary([2300, 2400]), "failures": 0,
+                           "counts": {"activations": 3, "token_requests": 3},
+                           "samples": [{"round": i, "ms": x} for i, x in enumerate(ms)]}
+        flows[fk] = {"subjects": subjects,
+                     "ratios": {"node-aio": {"of_medians": 600.0, "per_round": summary([590, 600, 610])},
+                                "node-lean": {"of_medians": 60.0, "per_round": summary([59, 60, 61])}}}
+    kinds = {k: {"lat_us": summary([v, v * 1.1]), "per_s": 1e6 / v, "failures": 0}
+             for k, v in (("ours", 68.0), ("bare", 16.0), ("httpclient", 68.0), ("echo", 3.2))}
+    res = {
+        "quick": False,
+        "machine": {"cores": 2, "cpu_model": "Test CPU", "mem_gib": 8.0, "kernel": "6.0", "date_utc": "2026-01-01 00:00 UTC",
+                    "commit": "abc1234", "node": "v20", "python": "3.11", "rustc": "rustc 1.95"},
+        "peer_versions": {"@adobe/aio-sdk": "6.0.0"},
+        "busy": {"samples": 5, "busy_samples": 0, "busy_labels": [], "busy_examples": [], "load1_max": 0.5,
+                 "load_start": "0.1 0.1 0.1", "load_end": "0.2 0.1 0.1"},
+        "wan": wan(**kw),
+        "cold": {"rounds": 3, "warmup_rounds": 1, "ours_per_round": 5, "flows": flows,
+                 "floor": {"wall_ms": summary([0.7, 0.8]), "rss_kib": summary([600, 610])}},
+        "warm": {"blocks": 2, "block_size": 2, "warmup": 2, "primary": "one-core", "actionloop_rss_kib": 2200,
+                 "actionloop_exit": 0, "actionloop_activations": 10, "ratio_median": 4.2, "ratio_p99": 2.8,
+                 "ratio_rate": 4.0,
+                 "modes": {"one-core": {"cpus": [1], "kinds": copy.deepcopy(kinds), "ratio_median": 4.2,
+                                        "ratio_p99": 2.8, "ratio_rate": 4.0, "protocol_floor_us": 19.2,
+                                        "ratio_vs_protocol_floor": 3.5, "best_possible_ratio": 1.2}}},
+        "tokens": {"activations": 1000, "peer_activations": 1000,
+                   "flows": {fk: {"ours": {"per_1000": 1, "ok": 1000, "rss_kib": 2100, "lat_us": summary([60.0])},
+                                  "node-aio": {"per_1000": 1000, "ok": 1000, "lat_us": summary([766.0])}}
+                             for fk in ("s2s", "jwt")}},
+        "sizes": {"binary": {"path": "dist/ims-action", "bytes": 2_470_000, "stripped_bytes": 2_470_000,
+                             "elf64": True, "stripped": True, "static": True},
+                  "zip": {"path": "dist/ims-action.zip", "bytes": 1_300_000}, "node_modules_bytes": 132 * 2**20},
+    }
+    return res
