@@ -258,7 +258,7 @@ test('deploy-wsk: each action gets what manifest.yaml binds, and the zips it run
     }
   }
   const blackbox = JSON.parse(fs.readFileSync(path.join(dir, 'dist', 'blackbox', 'ims-action.seal.json'), 'utf8'))
-  assert.deepEqual(Object.keys(blackbox.actions).sort(), ['aem-get', 'aem-quota', 'analytics-report'])
+  assert.deepEqual(Object.keys(blackbox.actions).sort(), ['aem-get', 'aem-quota', 'analytics-report', 'health'])
 })
 
 // ---- build-launcher.sh ----------------------------------------------------------------------------
