@@ -19,8 +19,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::RecordedRequest;
-use super::server::Response;
-use super::state::State;
+use super::response::Response;
 
 /// Default TTL when none (or 0) is given: one day.
 pub const DEFAULT_TTL_SECS: u64 = 86_400;
@@ -118,12 +117,11 @@ fn api_key(request: &RecordedRequest) -> Option<String> {
     String::from_utf8(bytes).ok().filter(|k| !k.is_empty())
 }
 
-/// Routes `/containers/...`.
-pub(crate) fn handle(state: &State, request: &RecordedRequest) -> Response {
+/// Routes `/containers/...` against `store`, at `now` (the emulator's clock, Unix ms).
+pub(crate) fn handle(store: &Store, now: u64, request: &RecordedRequest) -> Response {
     let Some((namespace, key)) = parse_path(&request.path) else {
         return error(404, "not found");
     };
-    let store = &state.adobe_state;
     let Some(presented) = api_key(request) else {
         return error(401, "missing or malformed Authorization header");
     };
@@ -140,7 +138,6 @@ pub(crate) fn handle(state: &State, request: &RecordedRequest) -> Response {
     if !valid_key(key) {
         return error(400, "invalid key: must match ^[a-zA-Z0-9-_.]{1,1024}$");
     }
-    let now = state.now_ms();
     let id = (namespace.to_string(), key.to_string());
     match request.method.as_str() {
         "GET" => {

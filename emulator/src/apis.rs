@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::RecordedRequest;
 use super::form::media_type;
-use super::server::{Response, not_found};
+use super::response::{Response, not_found};
 use super::state::{IssuedToken, State};
 
 /// The bearer token of the `authorization` header (scheme matched case-insensitively, as the

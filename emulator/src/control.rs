@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::server::{Response, not_found};
+use super::response::{Response, not_found};
 use super::state::State;
 use super::{Fault, RecordedRequest};
 

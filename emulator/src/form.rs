@@ -10,56 +10,10 @@ pub(crate) fn media_type(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Decodes `a=1&b=x+y%21` into pairs. `+` is a space; malformed `%` escapes are kept
-/// literally (as browsers do) rather than rejecting the whole body.
+/// Decodes `a=1&b=x+y%21` into pairs (the `form_urlencoded` crate: `+` is a space, malformed
+/// `%` escapes are kept literally, as browsers do).
 pub(crate) fn parse_urlencoded(body: &[u8]) -> Vec<(String, String)> {
-    body.split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let mut it = pair.splitn(2, |&b| b == b'=');
-            let name = it.next().unwrap_or(b"");
-            let value = it.next().unwrap_or(b"");
-            (percent_decode(name), percent_decode(value))
-        })
-        .collect()
-}
-
-/// Percent-decodes one form component (`+` means space).
-pub(crate) fn percent_decode(input: &[u8]) -> String {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' if i + 2 < input.len() => match (hex_value(input[i + 1]), hex_value(input[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 /// The `boundary` parameter of a `multipart/form-data` content type, if it is one.

@@ -7,7 +7,7 @@ use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use serde_json::{Map, Value, json};
 
 use super::form::{media_type, multipart_boundary, parse_multipart, parse_urlencoded};
-use super::server::Response;
+use super::response::Response;
 use super::state::{IssuedToken, State};
 use super::{JwtClient, RecordedRequest};
 

@@ -16,6 +16,7 @@ mod demo;
 mod form;
 mod ims;
 pub mod keys;
+mod response;
 mod server;
 mod state;
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::response::{Response, not_found};
 use super::state::State;
 use super::{Fault, HUGE_BODY_BYTES, RecordedRequest, adobe_state, apis, control, ims, tls};
 
@@ -17,40 +18,6 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Idle keep-alive connections are closed after this, so threads do not live forever.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// An HTTP response to send.
-#[derive(Debug, Clone)]
-pub(crate) struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// A JSON response with `content-type: application/json`.
-    pub fn json(status: u16, body: &serde_json::Value) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        }
-    }
-
-    /// A response with an explicit content type.
-    pub fn with_type(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".into(), content_type.into())],
-            body: body.into(),
-        }
-    }
-
-    /// Adds a header.
-    pub fn header(mut self, name: &str, value: &str) -> Response {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
 
 /// What to do with a request.
 enum Outcome {
@@ -189,7 +156,9 @@ fn route(state: &State, request: &RecordedRequest) -> Response {
             apis::aem_content(state, request)
         }
         _ if path.starts_with("/content/") || path == "/content.json" => apis::aem_content(state, request),
-        _ if path.starts_with("/containers/") => adobe_state::handle(state, request),
+        _ if path.starts_with("/containers/") => {
+            adobe_state::handle(&state.adobe_state, state.now_ms(), request)
+        }
         _ => match analytics_company(path) {
             Some(company) => apis::analytics_report(state, request, company),
             None => not_found(),
@@ -227,11 +196,6 @@ fn echo(status: u16, request: &RecordedRequest) -> Response {
                         "headers": headers, "body": body},
         }),
     )
-}
-
-/// The generic 404.
-pub(crate) fn not_found() -> Response {
-    Response::json(404, &serde_json::json!({"error": "not found"}))
 }
 
 fn apply_fault(fault: &Fault) -> Outcome {
