@@ -4,8 +4,6 @@
 //! The namespace and its API key (OpenWhisk sends the key only to actions annotated
 //! `provide-api-key`) are what Adobe I/O State, the shared token store, authenticates with.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
 use serde_json::Value;
 
 use crate::secret::Secret;
@@ -51,21 +49,6 @@ impl Activation {
             .or_else(|| var("__OW_API_KEY").map(Secret::new))?;
         Some((namespace, key))
     }
-
-    /// The time left before the deadline, measured now; `None` without a deadline.
-    pub fn time_left(&self) -> Option<Duration> {
-        let deadline = UNIX_EPOCH + Duration::from_millis(self.deadline_ms?);
-        Some(
-            deadline
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        )
-    }
-
-    /// The deadline as an `Instant`, for timeout arithmetic.
-    pub fn deadline_instant(&self) -> Option<Instant> {
-        self.time_left().map(|left| Instant::now() + left)
-    }
 }
 
 /// A deadline as OpenWhisk sends it: epoch milliseconds as a string (what the invoker sends)
@@ -94,15 +77,5 @@ mod tests {
         );
         assert_eq!(parse_deadline(&json!("soon")), None);
         assert_eq!(parse_deadline(&json!(null)), None);
-    }
-
-    #[test]
-    fn a_past_deadline_leaves_no_time() {
-        let a = Activation {
-            deadline_ms: Some(1),
-            ..Activation::default()
-        };
-        assert_eq!(a.time_left(), Some(Duration::ZERO));
-        assert_eq!(Activation::default().time_left(), None);
     }
 }

@@ -13,6 +13,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::activation::Activation;
 use crate::error::{Error, Service};
+use crate::time::Clock;
 
 /// Connect timeout (TLS handshake included), before the deadline cap.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -31,25 +32,28 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 
 /// The time one activation may spend on HTTP.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Budget {
-    /// The deadline minus [`DEADLINE_MARGIN`].
-    end: Option<Instant>,
+    /// The deadline minus [`DEADLINE_MARGIN`], Unix milliseconds by `clock`.
+    end_ms: Option<u64>,
     /// Total time for one request.
     pub request_timeout: Duration,
     /// Below this much time left, no request (or retry) is started.
     min_attempt: Duration,
+    /// The action's clock: what "now" is, and how a wait passes.
+    clock: Clock,
 }
 
 impl Budget {
     /// The budget of an activation.
-    pub fn new(activation: &Activation, request_timeout: Duration) -> Budget {
+    pub fn new(activation: &Activation, request_timeout: Duration, clock: &Clock) -> Budget {
         Budget {
-            end: activation
-                .deadline_instant()
-                .map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or_else(Instant::now)),
+            end_ms: activation
+                .deadline_ms
+                .map(|d| d.saturating_sub(DEADLINE_MARGIN.as_millis() as u64)),
             request_timeout,
             min_attempt: MIN_ATTEMPT_TIME,
+            clock: clock.clone(),
         }
     }
 
@@ -57,17 +61,24 @@ impl Budget {
     /// `max` from now or when this one does, whichever comes first, and a request may start
     /// with as little as `min_attempt` left.
     pub fn slice(&self, max: Duration, min_attempt: Duration) -> Budget {
-        let cap = Instant::now() + max;
+        let cap = self.clock.now_ms() + max.as_millis() as u64;
         Budget {
-            end: Some(self.end.map_or(cap, |end| end.min(cap))),
+            end_ms: Some(self.end_ms.map_or(cap, |end| end.min(cap))),
             request_timeout: self.request_timeout.min(max),
             min_attempt,
+            clock: self.clock.clone(),
         }
     }
 
     /// Time left before we must answer; `None` when there is no deadline.
     pub fn left(&self) -> Option<Duration> {
-        self.end.map(|end| end.saturating_duration_since(Instant::now()))
+        self.end_ms
+            .map(|end| Duration::from_millis(end.saturating_sub(self.clock.now_ms())))
+    }
+
+    /// The clock this budget runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// How long the next attempt may take, or a timeout error when too little time is left.
@@ -232,7 +243,7 @@ impl HttpClient {
                     let wait = resp
                         .retry_after
                         .as_deref()
-                        .and_then(parse_retry_after)
+                        .and_then(|v| parse_retry_after(v, budget.clock().now_ms()))
                         .unwrap_or_else(|| backoff(attempt));
                     if !budget.can_wait(wait) {
                         log::info!(
@@ -252,7 +263,7 @@ impl HttpClient {
                         wait.as_millis(),
                         attempt + 1
                     );
-                    std::thread::sleep(wait);
+                    budget.clock().sleep(wait);
                 }
                 Err(Failure::Transient(e)) if may_retry => {
                     let wait = backoff(attempt);
@@ -266,7 +277,7 @@ impl HttpClient {
                         wait.as_millis(),
                         attempt + 1
                     );
-                    std::thread::sleep(wait);
+                    budget.clock().sleep(wait);
                 }
                 Err(Failure::Transient(e) | Failure::Final(e)) => return Err(e),
             }
@@ -291,7 +302,7 @@ impl HttpClient {
         };
         // Only a Retry-After that means something is kept (it goes back to the caller): seconds
         // or an HTTP date, never whatever else an upstream put there.
-        let retry_after = header("retry-after").filter(|v| parse_retry_after(v).is_some());
+        let retry_after = header("retry-after").filter(|v| parse_retry_after(v, 0).is_some());
         let content_type = header("content-type");
         let debug_id = header("x-debug-id");
         let status = resp.status().as_u16();
@@ -398,15 +409,16 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// `Retry-After` as seconds or an HTTP date (IMF-fixdate), as a wait from now.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+/// `Retry-After` as seconds or an HTTP date (any of RFC 9110's three formats), as a wait from
+/// `now_ms`; `None` for anything else.
+pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<Duration> {
     let value = value.trim();
     if value.len() <= 10 && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse::<u64>().ok().map(Duration::from_secs);
     }
-    let at = crate::time::parse_http_date(value)?;
-    let now = crate::time::now_unix();
-    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at_ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
+    Some(Duration::from_millis(at_ms.saturating_sub(now_ms)))
 }
 
 /// Root certificates: Mozilla's, plus the PEM bundle in `SSL_CERT_FILE` when set (corporate
@@ -457,13 +469,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+    fn retry_after_takes_seconds_and_each_of_the_three_date_formats() {
+        let now = 1_445_412_470_000; // 10 s before the dates below
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        for date in [
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "Wednesday, 21-Oct-15 07:28:00 GMT",
+            "Wed Oct 21 07:28:00 2015",
+        ] {
+            assert_eq!(
+                parse_retry_after(date, now),
+                Some(Duration::from_secs(10)),
+                "{date}"
+            );
+        }
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now + 60_000),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_retry_after("soon"), None);
+        for junk in [
+            "soon",
+            "31 Feb 2015",
+            "Sat, 31 Feb 2015 07:28:00 GMT",
+            "-1",
+            "99999999999",
+            "Bearer abc",
+        ] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk}");
+        }
     }
 
     #[test]
@@ -498,9 +531,12 @@ mod tests {
 
     #[test]
     fn a_slice_ends_first_and_may_start_with_little_time() {
-        let whole = Budget::new(&Activation::default(), DEFAULT_REQUEST_TIMEOUT);
+        let clock = Clock::held(1_000_000);
+        let whole = Budget::new(&Activation::default(), DEFAULT_REQUEST_TIMEOUT, &clock);
         let slice = whole.slice(Duration::from_millis(150), Duration::from_millis(5));
-        assert!(slice.left().is_some_and(|l| l <= Duration::from_millis(150)));
+        assert_eq!(slice.left(), Some(Duration::from_millis(150)));
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(slice.left(), Some(Duration::from_millis(50)));
         assert_eq!(slice.request_timeout, Duration::from_millis(150));
         assert!(slice.next_attempt(Service::AdobeState).is_ok());
         // A slice of a spent budget is spent too.
@@ -510,6 +546,7 @@ mod tests {
                 ..Activation::default()
             },
             DEFAULT_REQUEST_TIMEOUT,
+            &clock,
         );
         let slice = spent.slice(Duration::from_millis(150), Duration::from_millis(5));
         assert!(matches!(
@@ -524,9 +561,9 @@ mod tests {
             deadline_ms: Some(1),
             ..Activation::default()
         };
-        let b = Budget::new(&a, DEFAULT_REQUEST_TIMEOUT);
+        let b = Budget::new(&a, DEFAULT_REQUEST_TIMEOUT, &Clock::system());
         assert!(matches!(b.next_attempt(Service::Ims), Err(Error::Timeout { .. })));
-        let unlimited = Budget::new(&Activation::default(), Duration::from_secs(1));
+        let unlimited = Budget::new(&Activation::default(), Duration::from_secs(1), &Clock::system());
         assert_eq!(
             unlimited.next_attempt(Service::Ims).ok(),
             Some(Duration::from_secs(1))

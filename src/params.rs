@@ -38,13 +38,9 @@ impl<'a> Params<'a> {
         self.map.get(name)
     }
 
-    /// True when the input is present and not null or an empty string.
+    /// True when the input is present and not null or a blank string.
     pub fn has(&self, name: &str) -> bool {
-        match self.map.get(name) {
-            None | Some(Value::Null) => false,
-            Some(Value::String(s)) => !s.trim().is_empty(),
-            Some(_) => true,
-        }
+        self.map.get(name).is_some_and(is_given)
     }
 
     /// A string input checked as `kind`. Absent, null or blank → `Ok(None)`.
@@ -69,6 +65,16 @@ impl<'a> Params<'a> {
             Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
             Some(_) => Err(bad()),
         }
+    }
+}
+
+/// Whether a value counts as given: not null and not a blank string (what aio makes of an unset
+/// `$VAR` is "", and the action treats "" as absent).
+pub fn is_given(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.trim().is_empty(),
+        _ => true,
     }
 }
 

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 /// What a secret is replaced with.
@@ -183,11 +184,13 @@ pub fn encodings(secret: &str) -> Vec<String> {
         forms.push(json[1..json.len() - 1].to_string());
     }
     if secret.len() <= MAX_ENCODED_LEN {
-        forms.push(percent_encode(secret, b"-._~", true));
-        forms.push(percent_encode(secret, b"-._~", false));
-        // JavaScript's encodeURIComponent leaves these too; forms write a space as '+'.
-        forms.push(percent_encode(secret, b"-._~!'()*", true));
-        forms.push(percent_encode(secret, b"-._~", true).replace("%20", "+"));
+        // RFC 3986's percent-encoding in both cases of hex, JavaScript's encodeURIComponent, and
+        // a form body (what IMS requests are: '+' for a space).
+        let rfc3986 = utf8_percent_encode(secret, UNRESERVED).to_string();
+        forms.push(lower_hex_escapes(&rfc3986));
+        forms.push(rfc3986);
+        forms.push(utf8_percent_encode(secret, URI_COMPONENT).to_string());
+        forms.push(form_urlencoded::byte_serialize(secret.as_bytes()).collect());
         let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
         forms.push(hex.to_ascii_uppercase());
         forms.push(hex);
@@ -218,15 +221,33 @@ fn base64_at(engine: &base64::engine::GeneralPurpose, bytes: &[u8], offset: usiz
     encoded.get(first..last).unwrap_or("").to_string()
 }
 
-fn percent_encode(s: &str, unreserved: &[u8], upper: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || unreserved.contains(&b) {
-            out.push(b as char);
-        } else if upper {
-            out.push_str(&format!("%{b:02X}"));
+/// RFC 3986's unreserved characters stay; everything else is escaped.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// What JavaScript's `encodeURIComponent` leaves alone.
+const URI_COMPONENT: &AsciiSet = &UNRESERVED
+    .remove(b'!')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*');
+
+/// `%2F` → `%2f`: some encoders write lower-case hex.
+fn lower_hex_escapes(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut escape = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
         } else {
-            out.push_str(&format!("%{b:02x}"));
+            out.push(c);
         }
     }
     out

@@ -47,7 +47,7 @@ fn missing(r: &Value) -> Vec<String> {
 }
 
 fn now_unix() -> i64 {
-    ims_action::time::now_unix()
+    ims_action::time::Clock::system().now_unix()
 }
 
 #[test]

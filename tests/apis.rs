@@ -157,12 +157,12 @@ fn unusable_report_definitions_are_a_400_naming_the_input() {
 fn the_default_report_covers_the_last_seven_whole_days_by_day() {
     let w = World::new();
     let day = 86_400;
-    let before = ims_action::time::now_unix();
+    let before = ims_action::time::Clock::system().now_unix();
     let r = w.call(
         &w.action(),
         report(&w, json!({"ANALYTICS_RSID": w.env["ANALYTICS_RSID"]})),
     );
-    let after = ims_action::time::now_unix();
+    let after = ims_action::time::Clock::system().now_unix();
     assert_eq!(status(&r), 200, "{r}");
     let body = received_report(&w);
     assert_eq!(body["rsid"], w.env["ANALYTICS_RSID"].as_str());

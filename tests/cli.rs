@@ -321,8 +321,8 @@ fn token_prints_the_token_and_its_expiry() {
         expires_at.ends_with('Z') && expires_at.as_bytes()[10] == b'T',
         "{expires_at}"
     );
-    let in_a_day = ims_action::time::format_date(ims_action::time::now_unix() + 86_399);
-    let today_plus = ims_action::time::format_date(ims_action::time::now_unix() + 86_390);
+    let in_a_day = ims_action::time::format_date(ims_action::time::Clock::system().now_unix() + 86_399);
+    let today_plus = ims_action::time::format_date(ims_action::time::Clock::system().now_unix() + 86_390);
     assert!(
         expires_at.starts_with(&in_a_day) || expires_at.starts_with(&today_plus),
         "{expires_at}"

@@ -108,7 +108,7 @@ fn console_json_without_the_token_names_the_field() {
 #[test]
 fn a_token_whose_payload_has_expired_is_a_400() {
     let w = World::new();
-    let now = ims_action::time::now_unix_ms();
+    let now = ims_action::time::Clock::system().now_ms();
     let expired = token_with_life(now - 25 * 3_600_000, 24 * 3_600_000);
     w.emu.add_dev_token(&expired);
     let r = w.call(&w.action(), get(&w, json!(expired)));
@@ -126,7 +126,7 @@ fn a_token_whose_payload_has_expired_is_a_400() {
 #[test]
 fn a_token_whose_payload_is_still_valid_works() {
     let w = World::new();
-    let now = ims_action::time::now_unix_ms();
+    let now = ims_action::time::Clock::system().now_ms();
     let fresh = token_with_life(now - 3_600_000, 24 * 3_600_000);
     w.emu.add_dev_token(&fresh);
     let r = w.call(&w.action(), get(&w, json!({ "accessToken": fresh })));

@@ -146,7 +146,7 @@ fn nested(open: &str, close: &str, inner: &str) -> String {
 
 /// A developer token whose own payload says it expired an hour ago.
 fn expired_dev_token() -> String {
-    let now = ims_action::time::now_unix_ms();
+    let now = ims_action::time::Clock::system().now_ms();
     format!(
         "{}.{}.{}",
         URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
@@ -1036,7 +1036,9 @@ fn every_malformed_input_gets_its_status_from_one_actionloop_process() {
     let seal_path = temp_path("seal.json");
     std::fs::write(
         &seal_path,
-        ims_action::seal::Seal::bind(&sealed).expect("seal").to_json(),
+        ims_action::action::seal::Seal::bind(&sealed)
+            .expect("seal")
+            .to_json(),
     )
     .expect("write the seal");
     let mut plain = ActionLoop::start(&w.emu.host_port(), None);

@@ -25,7 +25,6 @@ use adobe_emulator::Fault;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::*;
-use ims_action::token::ims::percent_encode_into;
 use serde_json::{Value, json};
 
 /// Strings that must never be printed or returned, each in every encoding we look for.
@@ -40,8 +39,8 @@ impl Secrets {
             secret.len() >= PREFIX,
             "{label}: too short to search for reliably"
         );
-        let mut percent = String::new();
-        percent_encode_into(secret, &mut percent);
+        // As a form body carries it (what IMS requests are).
+        let percent: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
         let forms = [
             ("raw", secret.to_string()),
             ("base64", STANDARD.encode(secret)),

@@ -8,16 +8,16 @@ mod store_support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::Duration;
 
 use adobe_emulator::{Fault, OAuthClient};
 use base64::Engine;
 use common::*;
 use ims_action::endpoint::AllowList;
+use ims_action::time::Clock;
 use ims_action::token::TokenCache;
-use ims_action::token::store::{SharedStores, StoreStats};
+use ims_action::token::store::StoreStats;
 use ims_action::{Action, Activation};
 use serde_json::{Value, json};
 use store_support::*;
@@ -203,22 +203,21 @@ fn a_thousand_activations_over_ten_actionloop_containers_make_one_token_request(
 fn a_refresh_ahead_of_expiry_happens_once_not_once_per_container() {
     let w = World::new();
     let redis = RedisServer::start();
-    let offset = Arc::new(AtomicU64::new(0));
-    let clock_offset = Arc::clone(&offset);
-    let clock: ims_action::token::store::Clock =
-        Arc::new(move || now_ms() + clock_offset.load(Ordering::SeqCst));
-    let containers: Vec<Action> = (0..10)
-        .map(|_| container(&w).with_shared_stores(SharedStores::from_env().with_clock(Arc::clone(&clock))))
-        .collect();
+    let clock = Clock::held(now_ms());
+    let containers: Vec<Action> = (0..10).map(|_| container(&w).with_clock(clock.clone())).collect();
     let params = stored(w.oauth(), &redis.url());
     let round = |containers: &[Action]| {
         let barrier = Barrier::new(containers.len());
         std::thread::scope(|s| {
             for a in containers {
-                let (barrier, params) = (&barrier, params.clone());
+                let (barrier, params, clock) = (&barrier, params.clone(), &clock);
                 s.spawn(move || {
                     barrier.wait();
-                    let r = a.handle(params, &activation_in(60_000));
+                    let activation = Activation {
+                        deadline_ms: Some(clock.now_ms() + 60_000),
+                        ..Activation::default()
+                    };
+                    let r = a.handle(params, &activation);
                     assert_eq!(status(&r), 200, "{r}");
                 });
             }
@@ -236,7 +235,7 @@ fn a_refresh_ahead_of_expiry_happens_once_not_once_per_container() {
     // 21 minutes later by the containers' clock: every one of them finds its token due.
     w.emu
         .set_token_lifetime(Duration::from_secs(86_400), Duration::from_secs(86_400));
-    offset.store(21 * 60 * 1000, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(21 * 60));
     slow_ims(&w, 10);
     round(&containers);
     assert_eq!(w.emu.tokens_issued(&client(&w)), 2, "one refresh for all ten");

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use common::*;
+use ims_action::action::seal::Sealing;
 use ims_action::endpoint::AllowList;
-use ims_action::seal::Sealing;
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};
 use serde_json::{Value, json};

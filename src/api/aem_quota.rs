@@ -8,7 +8,6 @@ use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request};
 use crate::params::{InputCheck, Kind, Params};
 use crate::token::AccessToken;
-use crate::token::ims::percent_encode_into;
 
 /// `AEM_DATA_SERVICE_BASE_URL`'s default.
 pub const DEFAULT_BASE_URL: &str = "https://api.adobeaemcloud.com";
@@ -59,9 +58,11 @@ impl QuotaCall {
         creds: &Credentials,
         budget: &Budget,
     ) -> Result<Value, Error> {
-        let mut path = String::from("/adobe/stats/statistics/contentRequestsQuota?imsOrgId=");
-        percent_encode_into(&self.org_id, &mut path);
-        path.push_str("&current=true");
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("imsOrgId", &self.org_id)
+            .append_pair("current", "true")
+            .finish();
+        let path = format!("/adobe/stats/statistics/contentRequestsQuota?{query}");
         let request = Request {
             service: Service::AemDataService,
             method: Method::Get,

@@ -7,6 +7,7 @@ use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request};
 use crate::params::{InputCheck, Kind, Params, json_type};
+use crate::time::Clock;
 use crate::token::AccessToken;
 
 /// `ANALYTICS_BASE_URL`'s default.
@@ -24,7 +25,12 @@ pub struct ReportCall {
 
 /// Reads `ANALYTICS_BASE_URL`, `ANALYTICS_COMPANY_ID`, and `ANALYTICS_REPORT` (an object or a JSON
 /// string) or, without it, `ANALYTICS_RSID` for the default report.
-pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -> Option<ReportCall> {
+pub fn from_params(
+    params: &Params,
+    check: &mut InputCheck,
+    allow: &AllowList,
+    clock: &Clock,
+) -> Option<ReportCall> {
     let url = check
         .optional("ANALYTICS_BASE_URL", Kind::Id)
         .unwrap_or(DEFAULT_BASE_URL);
@@ -86,7 +92,7 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
         None if params.has("ANALYTICS_REPORT") => Value::Null,
         None => {
             let rsid = check.required("ANALYTICS_RSID", Kind::Id);
-            default_report(rsid, crate::time::now_unix())
+            default_report(rsid, clock.now_unix())
         }
     };
     Some(ReportCall {

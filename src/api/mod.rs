@@ -3,7 +3,6 @@
 pub mod aem_content;
 pub mod aem_quota;
 pub mod analytics;
-pub mod health;
 
 use serde_json::Value;
 
@@ -12,6 +11,7 @@ use crate::endpoint::AllowList;
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Request, Response};
 use crate::params::{InputCheck, Kind, Params};
+use crate::time::Clock;
 use crate::token::AccessToken;
 
 /// Every input the operations read.
@@ -27,6 +27,10 @@ pub const INPUTS: [&str; 9] = [
     "AEM_PATH",
 ];
 
+/// The `OPERATION` that reports on every credential instead of calling an API (answered by
+/// [`crate::action::health`]).
+pub const HEALTH: &str = "health";
+
 /// What `OPERATION` may be, and what each needs.
 pub const OPERATIONS: [(&str, &str); 4] = [
     (
@@ -38,7 +42,7 @@ pub const OPERATIONS: [(&str, &str); 4] = [
         "ANALYTICS_COMPANY_ID, and ANALYTICS_RSID or ANALYTICS_REPORT",
     ),
     ("aem-get", "AEM_AUTHOR_URL (and optionally AEM_PATH)"),
-    (health::NAME, "nothing more: it reports on every credential given"),
+    (HEALTH, "nothing more: it reports on every credential given"),
 ];
 
 /// One API call, its inputs checked.
@@ -59,6 +63,7 @@ impl Operation {
         check: &mut InputCheck,
         allow: &AllowList,
         creds: Option<&Credentials>,
+        clock: &Clock,
     ) -> Option<Operation> {
         let before = check.problems();
         let name = check.optional("OPERATION", Kind::Id).unwrap_or("aem-quota");
@@ -68,12 +73,12 @@ impl Operation {
             "analytics-report" if dev_token => None,
             "aem-quota" => aem_quota::from_params(params, check, allow, creds).map(Operation::AemQuota),
             "analytics-report" => {
-                analytics::from_params(params, check, allow).map(Operation::AnalyticsReport)
+                analytics::from_params(params, check, allow, clock).map(Operation::AnalyticsReport)
             }
             "aem-get" => aem_content::from_params(params, check, allow, creds).map(Operation::AemGet),
-            // Answered by Action::run before any credential is required (see health): it
-            // reports on each credential instead of failing on the first that does not parse.
-            health::NAME => {
+            // Answered by the action before any credential is required: it reports on each
+            // credential instead of failing on the first that does not parse.
+            HEALTH => {
                 check.invalid(Error::Internal("the health operation is not an API call".into()));
                 return None;
             }

@@ -4,14 +4,15 @@
 //! base64 of the JSON; the bare `integration` object is accepted too. It is a Service Account
 //! (JWT) credential in another shape.
 
-use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::Error;
 use crate::params::{InputCheck, Kind, check_string, json_type};
 use crate::secret::Secret;
-use crate::token::jwt::metascope_claims;
+use crate::time::Clock;
+
+use super::jwt::metascope_claims;
 
 use super::AuthMethod;
 use super::cert::certificate_not_after;
@@ -27,6 +28,7 @@ pub fn from_params(
     params: &crate::params::Params,
     check: &mut InputCheck,
     allow: &AllowList,
+    clock: &Clock,
 ) -> Option<ServiceAccountCredentials> {
     let decoded;
     let root: &Map<String, Value> = match params.get(INPUT) {
@@ -140,7 +142,7 @@ pub fn from_params(
     };
     if let Some(pem) = certificate {
         match certificate_not_after(INPUT, pem) {
-            Ok(not_after) => check_certificate_expiry(not_after, check),
+            Ok(not_after) => check_certificate_expiry(not_after, clock.now_unix(), check),
             Err(e) => check.invalid(e),
         }
     }
@@ -188,28 +190,21 @@ pub fn client_id(params: &crate::params::Params) -> Result<Option<String>, Error
 
 /// The JSON as text, or base64 of it.
 pub(crate) fn decode_text(s: &str) -> Result<Map<String, Value>, String> {
-    let s = s.trim();
-    let json = if s.starts_with('{') {
-        s.to_string()
-    } else {
-        let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(compact.trim_end_matches('='))
-            .or_else(|_| {
-                base64::engine::general_purpose::STANDARD_NO_PAD.decode(compact.trim_end_matches('='))
-            })
-            .map_err(|_| "is neither the AEM Developer Console JSON nor base64 of it".to_string())?;
-        String::from_utf8(bytes).map_err(|_| "is base64, but not of JSON text".to_string())?
-    };
-    match serde_json::from_str::<Value>(&json) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("must be a JSON object".into()),
-        Err(_) => Err("is not valid JSON (expected the AEM Developer Console service credentials)".into()),
-    }
+    crate::document::json_object(s).map_err(|why| {
+        match why {
+            "is neither JSON nor base64 of JSON" => {
+                "is neither the AEM Developer Console JSON nor base64 of it"
+            }
+            "is not valid JSON" => {
+                "is not valid JSON (expected the AEM Developer Console service credentials)"
+            }
+            other => other,
+        }
+        .to_string()
+    })
 }
 
-fn check_certificate_expiry(not_after: i64, check: &mut InputCheck) {
-    let now = crate::time::now_unix();
+fn check_certificate_expiry(not_after: i64, now: i64, check: &mut InputCheck) {
     let date = crate::time::format_date(not_after);
     if not_after <= now {
         check.invalid(Error::invalid(
@@ -230,6 +225,7 @@ fn check_certificate_expiry(not_after: i64, check: &mut InputCheck) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn text_decodes_from_json_or_base64() {

@@ -4,10 +4,9 @@
 //! IMS answers with an opaque `invalid_signature`, so we read `notAfter` to say so plainly. Only
 //! the path to `validity` is parsed: pulling in an X.509 crate for one date is not worth it.
 
-use super::private_key::{pem_blocks, unpaste};
+use crate::der;
 use crate::error::Error;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
+use crate::pem::{pem_blocks, unpaste};
 
 const NOT_PEM: &str = "publicKey is not a PEM certificate";
 const DAMAGED: &str = "certificate is damaged";
@@ -22,10 +21,7 @@ pub fn certificate_not_after(input: &str, pem: &str) -> Result<i64, Error> {
     if !block.has_end {
         return Err(Error::invalid(input, DAMAGED));
     }
-    let compact: Vec<u8> = block.body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let der = STANDARD_PAD_INDIFFERENT
-        .decode(compact)
-        .map_err(|_| Error::invalid(input, DAMAGED))?;
+    let der = block.der().ok_or_else(|| Error::invalid(input, DAMAGED))?;
     not_after_der(&der).ok_or_else(|| Error::invalid(input, DAMAGED))
 }
 
@@ -101,79 +97,11 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     crate::time::days_from_civil(year, month as u32, day as u32)
 }
 
-/// A minimal DER reader: single-byte tags, definite lengths up to 4 length bytes. Enough for
-/// the few fixed structures the credentials code walks (certificates, RSA keys).
-pub(crate) mod der {
-    pub(crate) const INTEGER: u8 = 0x02;
-    pub(crate) const BIT_STRING: u8 = 0x03;
-    pub(crate) const OCTET_STRING: u8 = 0x04;
-    pub(crate) const OID: u8 = 0x06;
-    pub(crate) const UTC_TIME: u8 = 0x17;
-    pub(crate) const GENERALIZED_TIME: u8 = 0x18;
-    pub(crate) const SEQUENCE: u8 = 0x30;
-    /// `[0] EXPLICIT Version` in tbsCertificate.
-    pub(crate) const VERSION_TAG: u8 = 0xa0;
-
-    /// Reads consecutive TLVs from a byte slice.
-    pub(crate) struct Reader<'a> {
-        rest: &'a [u8],
-    }
-
-    impl<'a> Reader<'a> {
-        pub(crate) fn new(bytes: &'a [u8]) -> Self {
-            Reader { rest: bytes }
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.rest.is_empty()
-        }
-
-        pub(crate) fn peek_tag(&self) -> Option<u8> {
-            self.rest.first().copied()
-        }
-
-        /// The next TLV's tag and contents; `None` if truncated or not DER-shaped.
-        pub(crate) fn read(&mut self) -> Option<(u8, &'a [u8])> {
-            let (&tag, rest) = self.rest.split_first()?;
-            if tag & 0x1f == 0x1f {
-                return None; // high tag numbers never occur in what we read
-            }
-            let (&first, mut rest) = rest.split_first()?;
-            let len = if first < 0x80 {
-                usize::from(first)
-            } else {
-                let n = usize::from(first & 0x7f);
-                if n == 0 || n > 4 || rest.len() < n {
-                    return None; // indefinite length is BER, not DER
-                }
-                let (len_bytes, after) = rest.split_at(n);
-                rest = after;
-                len_bytes
-                    .iter()
-                    .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
-            };
-            if rest.len() < len {
-                return None;
-            }
-            let (value, after) = rest.split_at(len);
-            self.rest = after;
-            Some((tag, value))
-        }
-
-        /// The next TLV's contents if its tag is `tag`.
-        pub(crate) fn expect(&mut self, tag: u8) -> Option<&'a [u8]> {
-            match self.read()? {
-                (t, value) if t == tag => Some(value),
-                _ => None,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use base64::Engine as _;
 
     pub(crate) fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];

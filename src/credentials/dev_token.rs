@@ -3,10 +3,13 @@
 
 use serde_json::Value;
 
+use crate::access_token::{AccessToken, payload_expiry_ms};
 use crate::error::Error;
 use crate::params::{InputCheck, Kind, check_string};
 use crate::secret::Secret;
-use crate::token::payload_expiry_ms;
+use crate::time::Clock;
+
+use super::{AuthMethod, CacheKey};
 
 /// The input.
 pub const INPUT: &str = "AEM_DEV_TOKEN";
@@ -20,9 +23,35 @@ pub struct DevToken {
     pub expires_at_ms: Option<u64>,
 }
 
+/// Developer tokens last 24 hours at most; one whose payload does not say is given an hour.
+const UNKNOWN_LIFETIME_MS: u64 = 3_600_000;
+
+impl DevToken {
+    /// The token itself decides the token.
+    pub fn cache_key(&self) -> CacheKey {
+        CacheKey::of(AuthMethod::DevToken, &[self.token.expose().as_bytes()])
+    }
+
+    /// The token as an access token: no IMS call.
+    pub fn fetch(&self, clock: &Clock) -> AccessToken {
+        let now = clock.now_ms();
+        AccessToken {
+            token: self.token.clone(),
+            token_type: "bearer".into(),
+            expires_at_ms: self.expires_at_ms.unwrap_or(now + UNKNOWN_LIFETIME_MS),
+            obtained_at_ms: now,
+        }
+    }
+}
+
 /// Reads `AEM_DEV_TOKEN`: the token itself (optionally prefixed `Bearer `), or the Developer
-/// Console's JSON holding `accessToken` (as an object or a JSON string).
-pub fn from_params(params: &crate::params::Params, check: &mut InputCheck) -> Option<DevToken> {
+/// Console's JSON holding `accessToken` (as an object or a JSON string). One that has expired by
+/// `clock` is refused by name.
+pub fn from_params(
+    params: &crate::params::Params,
+    check: &mut InputCheck,
+    clock: &Clock,
+) -> Option<DevToken> {
     let text = match params.get(INPUT) {
         Some(Value::Object(obj)) => access_token(obj, check)?,
         Some(Value::String(s)) if s.trim_start().starts_with('{') => match serde_json::from_str::<Value>(s) {
@@ -46,7 +75,7 @@ pub fn from_params(params: &crate::params::Params, check: &mut InputCheck) -> Op
         return None;
     }
     let expires_at_ms = payload_expiry_ms(&token);
-    if expires_at_ms.is_some_and(|at| at <= crate::time::now_unix_ms()) {
+    if expires_at_ms.is_some_and(|at| at <= clock.now_ms()) {
         check.invalid(Error::invalid(
             INPUT,
             "has expired (developer tokens last 24 hours): get a new one from the AEM Developer Console",
@@ -94,7 +123,7 @@ mod tests {
         let Value::Object(map) = v else { panic!("object") };
         let params = Params::new(&map);
         let mut check = InputCheck::new(params);
-        let t = from_params(&params, &mut check);
+        let t = from_params(&params, &mut check, &Clock::system());
         check.finish()?;
         t.ok_or_else(|| Error::Internal("none".into()))
     }

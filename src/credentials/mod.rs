@@ -10,6 +10,9 @@
 pub mod aem_service;
 pub mod cert;
 pub mod dev_token;
+pub mod ims;
+pub mod jwt;
+mod jwt_ring;
 pub mod oauth_s2s;
 pub mod private_key;
 pub mod service_account;
@@ -20,9 +23,12 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
+use crate::access_token::AccessToken;
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::Error;
+use crate::http::{Budget, HttpClient};
 use crate::params::{InputCheck, Kind, Params};
+use crate::time::Clock;
 
 pub use dev_token::DevToken;
 pub use oauth_s2s::OAuthS2sCredentials;
@@ -139,7 +145,51 @@ pub enum Credentials {
     DevToken(DevToken),
 }
 
+/// A SHA-256 fingerprint of everything that decides a credential's token (secrets included, so
+/// that a rotated secret gets a new token): the key of the token caches, and the input key
+/// material of the shared store's encryption. No secret is kept in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey(pub [u8; 32]);
+
+impl CacheKey {
+    /// The fingerprint of `method` and `fields`, each length-prefixed so that no two field lists
+    /// run together the same way.
+    pub fn of(method: AuthMethod, fields: &[&[u8]]) -> CacheKey {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for field in std::iter::once(method.name().as_bytes()).chain(fields.iter().copied()) {
+            ctx.update(&(field.len() as u64).to_le_bytes());
+            ctx.update(field);
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        CacheKey(key)
+    }
+
+    /// Lower-case hex, for file names.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 impl Credentials {
+    /// The key its token is cached under.
+    pub fn cache_key(&self) -> CacheKey {
+        match self {
+            Credentials::OAuthS2s(c) => c.cache_key(),
+            Credentials::ServiceAccount(c) => c.cache_key(),
+            Credentials::DevToken(t) => t.cache_key(),
+        }
+    }
+
+    /// A new token (no cache): from IMS, or the developer token itself.
+    pub fn fetch(&self, http: &HttpClient, budget: &Budget) -> Result<AccessToken, Error> {
+        match self {
+            Credentials::OAuthS2s(c) => c.fetch(http, budget),
+            Credentials::ServiceAccount(c) => c.fetch(http, budget),
+            Credentials::DevToken(t) => Ok(t.fetch(budget.clock())),
+        }
+    }
+
     /// Which method this is.
     pub fn method(&self) -> AuthMethod {
         match self {
@@ -171,7 +221,12 @@ impl Credentials {
 /// Finds the credential kind (forced by `AUTH_METHOD`, or the first present in
 /// [`AuthMethod::ALL`] order) and parses it, recording problems in `check`.
 /// `None` when the inputs are unusable (the check then holds why).
-pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -> Option<Credentials> {
+pub fn from_params(
+    params: &Params,
+    check: &mut InputCheck,
+    allow: &AllowList,
+    clock: &Clock,
+) -> Option<Credentials> {
     let forced = match check.optional("AUTH_METHOD", Kind::Id) {
         Some(name) => match AuthMethod::parse(name) {
             Some(m) => Some(m),
@@ -200,20 +255,7 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
     } else {
         log::debug!("credential: {method}");
     }
-    let creds = match method {
-        AuthMethod::OAuthS2s => {
-            let ims = ims_base(check, allow)?;
-            oauth_s2s::from_params(params, check, ims).map(Credentials::OAuthS2s)
-        }
-        AuthMethod::Jwt => {
-            let ims = ims_base(check, allow)?;
-            service_account::from_params(params, check, ims).map(Credentials::ServiceAccount)
-        }
-        AuthMethod::AemServiceCredentials => {
-            aem_service::from_params(params, check, allow).map(Credentials::ServiceAccount)
-        }
-        AuthMethod::DevToken => dev_token::from_params(params, check).map(Credentials::DevToken),
-    };
+    let creds = parse(method, params, check, allow, clock);
     if present.is_empty() && forced.is_none() {
         // Nothing given at all: say what each method needs.
         check.hint(format!(
@@ -228,8 +270,32 @@ pub fn from_params(params: &Params, check: &mut InputCheck, allow: &AllowList) -
     creds
 }
 
+/// Parses the credential of kind `method` from `params`, recording problems in `check`.
+pub fn parse(
+    method: AuthMethod,
+    params: &Params,
+    check: &mut InputCheck,
+    allow: &AllowList,
+    clock: &Clock,
+) -> Option<Credentials> {
+    match method {
+        AuthMethod::OAuthS2s => {
+            let ims = ims_base(check, allow)?;
+            oauth_s2s::from_params(params, check, ims).map(Credentials::OAuthS2s)
+        }
+        AuthMethod::Jwt => {
+            let ims = ims_base(check, allow)?;
+            service_account::from_params(params, check, ims).map(Credentials::ServiceAccount)
+        }
+        AuthMethod::AemServiceCredentials => {
+            aem_service::from_params(params, check, allow, clock).map(Credentials::ServiceAccount)
+        }
+        AuthMethod::DevToken => dev_token::from_params(params, check, clock).map(Credentials::DevToken),
+    }
+}
+
 /// `IMS_BASE_URL`, checked against the allowlist.
-pub(crate) fn ims_base(check: &mut InputCheck, allow: &AllowList) -> Option<BaseUrl> {
+fn ims_base(check: &mut InputCheck, allow: &AllowList) -> Option<BaseUrl> {
     let url = check
         .optional("IMS_BASE_URL", Kind::Id)
         .unwrap_or(DEFAULT_IMS_BASE_URL);
@@ -252,7 +318,7 @@ pub fn register_secrets(params: &Params) {
     static FORMS: OnceLock<Mutex<Forms>> = OnceLock::new();
     let forms = FORMS.get_or_init(Default::default);
     for name in SECRET_INPUTS {
-        let Some(value) = params.get(name).filter(|v| crate::seal::is_present(v)) else {
+        let Some(value) = params.get(name).filter(|v| crate::params::is_given(v)) else {
             continue;
         };
         let text = match value {
@@ -282,7 +348,7 @@ fn secret_forms(value: &Value) -> Vec<String> {
     let doc = match value {
         Value::String(s) => {
             out.extend(key_forms(s));
-            aem_service::decode_text(s).ok().map(Value::Object)
+            crate::document::json_object(s).ok().map(Value::Object)
         }
         other => Some(other.clone()),
     };
@@ -308,21 +374,15 @@ fn secret_forms(value: &Value) -> Vec<String> {
 /// body on one line, which is how key material would be quoted.
 fn key_forms(text: &str) -> Vec<String> {
     let mut out = vec![text.to_string()];
-    let unpasted = private_key::unpaste(text).into_owned();
+    let unpasted = crate::pem::unpaste(text).into_owned();
     let pem = if unpasted.contains("-----BEGIN ") {
         Some(unpasted.clone())
     } else {
-        use base64::Engine as _;
-        let compact: String = unpasted.chars().filter(|c| !c.is_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(compact.trim_end_matches('='))
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .filter(|t| t.contains("-----BEGIN "))
+        crate::document::base64_text(&unpasted).filter(|t| t.contains("-----BEGIN "))
     };
     out.push(unpasted);
     if let Some(pem) = pem {
-        for block in private_key::pem_blocks(&pem) {
+        for block in crate::pem::pem_blocks(&pem) {
             out.push(block.body.chars().filter(|c| !c.is_whitespace()).collect());
         }
         out.push(pem);
@@ -348,7 +408,7 @@ mod tests {
         let Value::Object(map) = v else { panic!("object") };
         let params = Params::new(&map);
         let mut check = InputCheck::new(params);
-        let creds = from_params(&params, &mut check, &AllowList::adobe_only());
+        let creds = from_params(&params, &mut check, &AllowList::adobe_only(), &Clock::system());
         check.finish()?;
         creds.ok_or_else(|| Error::Internal("none".into()))
     }

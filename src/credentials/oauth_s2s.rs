@@ -3,12 +3,15 @@
 
 use serde_json::{Map, Value};
 
+use crate::access_token::AccessToken;
 use crate::endpoint::BaseUrl;
 use crate::error::Error;
+use crate::http::{Budget, HttpClient};
 use crate::params::{InputCheck, Kind, check_string, json_type};
 use crate::secret::Secret;
 
-use super::split_list;
+use super::ims::{ExpiresIn, request_token};
+use super::{AuthMethod, CacheKey, split_list};
 
 /// The inputs, in the order a missing-input message names them.
 pub const INPUTS: [&str; 3] = [
@@ -33,6 +36,35 @@ pub struct OAuthS2sCredentials {
     pub scopes: Vec<String>,
     /// `IMS_ORG_ID` (or the injected `org_id`); empty when not given (only some operations need it).
     pub org_id: String,
+}
+
+impl OAuthS2sCredentials {
+    /// What decides its token: IMS host, client id, org, scopes, and the secret itself (so that a
+    /// rotated secret gets a new token).
+    pub fn cache_key(&self) -> CacheKey {
+        CacheKey::of(
+            AuthMethod::OAuthS2s,
+            &[
+                self.ims.to_string().as_bytes(),
+                self.client_id.as_bytes(),
+                self.org_id.as_bytes(),
+                self.scopes.join(",").as_bytes(),
+                self.client_secret.expose().as_bytes(),
+            ],
+        )
+    }
+
+    /// A new token: `POST {ims}/ims/token/v3` with the client credentials.
+    pub fn fetch(&self, http: &HttpClient, budget: &Budget) -> Result<AccessToken, Error> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("client_secret", self.client_secret.expose())
+            .append_pair("scope", &self.scopes.join(","))
+            .finish();
+        let url = self.ims.join("/ims/token/v3");
+        request_token(http, budget, url, form, "token/v3", ExpiresIn::Seconds)
+    }
 }
 
 /// Reads the credential from `OAUTHS2S_*` inputs, or from `__ims_oauth_s2s` when none of those is given.

@@ -5,14 +5,12 @@
 //! undo all of those, then say precisely what is wrong when it is still not a usable RSA key,
 //! because "invalid key" alone sends people hunting. No message ever quotes the key.
 
-use super::cert::der;
+use crate::der;
 use crate::error::Error;
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
+use crate::pem::{pem_blocks, unpaste};
 use jsonwebtoken::EncodingKey;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use std::borrow::Cow;
 use std::fmt;
 
 const EMPTY: &str = "is empty";
@@ -81,7 +79,7 @@ impl RsaPrivateKey {
             return Self::from_pem(input, &text);
         }
         // No PEM armour: base64 of the PEM (the App Builder `.env` recipe), or of bare DER.
-        let decoded = decode_base64_loose(&text).ok_or_else(|| bad(NOT_A_KEY))?;
+        let decoded = crate::document::base64(&text).ok_or_else(|| bad(NOT_A_KEY))?;
         match String::from_utf8(decoded) {
             Ok(pem) if pem.contains("-----BEGIN ") => Self::from_pem(input, &unpaste(&pem)),
             Ok(other) => Self::from_sniffed_der(input, other.as_bytes()),
@@ -169,10 +167,7 @@ impl RsaPrivateKey {
         if !block.has_end {
             return Err(bad(NO_END));
         }
-        let compact: Vec<u8> = block.body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        let der = STANDARD_PAD_INDIFFERENT
-            .decode(compact)
-            .map_err(|_| bad(BAD_BASE64))?;
+        let der = block.der().ok_or_else(|| bad(BAD_BASE64))?;
         Self::from_der(input, &der, kind)
     }
 
@@ -281,90 +276,11 @@ fn modulus_bits(pkcs1: &[u8]) -> Option<usize> {
     Some(n.len() * 8 - n[0].leading_zeros() as usize)
 }
 
-/// Base64 in either alphabet, padded or not, wrapped or not (literal `\n` escapes included).
-fn decode_base64_loose(text: &str) -> Option<Vec<u8>> {
-    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let engine = if compact.iter().any(|&b| b == b'-' || b == b'_') {
-        &URL_SAFE_PAD_INDIFFERENT
-    } else {
-        &STANDARD_PAD_INDIFFERENT
-    };
-    engine.decode(compact).ok()
-}
-
-/// Undoes what pasting does to PEM text: surrounding whitespace, a BOM, one pair of quotes
-/// (from `.env` files), and literal `\n` / `\r\n` escapes (single-line env values). CRLF
-/// needs no work: PEM bodies are read whitespace-insensitively.
-pub(crate) fn unpaste(text: &str) -> Cow<'_, str> {
-    fn trim(s: &str) -> &str {
-        s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
-    }
-    let mut t = trim(text);
-    for quote in ['"', '\''] {
-        if t.len() >= 2 && t.starts_with(quote) && t.ends_with(quote) {
-            t = trim(&t[1..t.len() - 1]);
-            break;
-        }
-    }
-    if t.contains('\\') {
-        Cow::Owned(
-            t.replace("\\r\\n", "\n")
-                .replace("\\n", "\n")
-                .replace("\\r", "\n"),
-        )
-    } else {
-        Cow::Borrowed(t)
-    }
-}
-
-/// One `-----BEGIN label-----` … `-----END label-----` block.
-pub(crate) struct PemBlock<'a> {
-    pub(crate) label: &'a str,
-    /// Everything between the BEGIN and END lines (to the end of the text when there is no END).
-    pub(crate) body: &'a str,
-    pub(crate) has_end: bool,
-}
-
-/// The PEM blocks in `text`, in order. Markers are found by text, not by line, so a PEM whose
-/// newlines became spaces still parses.
-pub(crate) fn pem_blocks(text: &str) -> Vec<PemBlock<'_>> {
-    const BEGIN: &str = "-----BEGIN ";
-    let mut blocks = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(BEGIN) {
-        let after_begin = &rest[at + BEGIN.len()..];
-        let Some(label_len) = after_begin.find("-----") else {
-            break;
-        };
-        let label = after_begin[..label_len].trim();
-        let after_label = &after_begin[label_len + 5..];
-        let end = format!("-----END {label}-----");
-        match after_label.find(&end) {
-            Some(end_at) => {
-                blocks.push(PemBlock {
-                    label,
-                    body: &after_label[..end_at],
-                    has_end: true,
-                });
-                rest = &after_label[end_at + end.len()..];
-            }
-            None => {
-                blocks.push(PemBlock {
-                    label,
-                    body: after_label,
-                    has_end: false,
-                });
-                break;
-            }
-        }
-    }
-    blocks
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use base64::Engine as _;
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     use std::sync::OnceLock;

@@ -4,14 +4,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
+use crate::access_token::AccessToken;
 use crate::endpoint::BaseUrl;
 use crate::error::Error;
+use crate::http::{Budget, HttpClient};
 use crate::params::{InputCheck, Kind, Params};
 use crate::secret::Secret;
-use crate::token::jwt::metascope_claims;
 
-use super::AuthMethod;
+use super::ims::{ExpiresIn, request_token};
+use super::jwt::{AssertionClaims, metascope_claims, signed_assertion};
 use super::private_key::RsaPrivateKey;
+use super::{AuthMethod, CacheKey};
 
 /// The inputs, in the order a missing-input message names them.
 pub const INPUTS: [&str; 6] = [
@@ -58,6 +61,47 @@ impl std::fmt::Debug for ServiceAccountCredentials {
             .field("technical_account_id", &self.technical_account_id)
             .field("metascopes", &self.metascopes)
             .finish_non_exhaustive()
+    }
+}
+
+impl ServiceAccountCredentials {
+    /// What decides its token: IMS host, client id, org, technical account, metascopes, and the
+    /// secret and private key themselves (so that a rotated one gets a new token).
+    pub fn cache_key(&self) -> CacheKey {
+        CacheKey::of(
+            self.method,
+            &[
+                self.ims.to_string().as_bytes(),
+                self.client_id.as_bytes(),
+                self.org_id.as_bytes(),
+                self.technical_account_id.as_bytes(),
+                self.metascopes.join(",").as_bytes(),
+                self.client_secret.expose().as_bytes(),
+                &self.private_key_fingerprint,
+            ],
+        )
+    }
+
+    /// A new token: sign the assertion `@adobe/jwt-auth` would, and `POST
+    /// {ims}/ims/exchange/jwt` with it.
+    pub fn fetch(&self, http: &HttpClient, budget: &Budget) -> Result<AccessToken, Error> {
+        let origin = self.ims.origin();
+        let claims = AssertionClaims {
+            ims_base: &origin,
+            client_id: &self.client_id,
+            org_id: &self.org_id,
+            technical_account_id: &self.technical_account_id,
+            metascopes: &self.metascopes,
+        };
+        let now = budget.clock().now_unix() as u64;
+        let jwt = Secret::new(signed_assertion(&self.private_key, &claims, now)?);
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &self.client_id)
+            .append_pair("client_secret", self.client_secret.expose())
+            .append_pair("jwt_token", jwt.expose())
+            .finish();
+        let url = self.ims.join("/ims/exchange/jwt");
+        request_token(http, budget, url, form, "exchange/jwt", ExpiresIn::Milliseconds)
     }
 }
 

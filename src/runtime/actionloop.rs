@@ -16,13 +16,14 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use crate::Action;
+use crate::action::result;
 use crate::activation::{Activation, parse_deadline};
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::{Action, result};
 
-/// The largest activation line read; OpenWhisk limits params to 1 MB, so this is generous.
-pub const MAX_LINE: usize = 8 * 1024 * 1024;
+/// The largest activation line read.
+pub const MAX_LINE: usize = super::MAX_PARAMS_BYTES;
 
 /// Whether file descriptor 3 (the proxy's result pipe) is open.
 pub fn results_fd_open() -> bool {

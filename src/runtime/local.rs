@@ -11,11 +11,13 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value, json};
 
+use crate::Action;
+use crate::action::result;
+use crate::action::seal::{SEAL_FILE, Seal, Sealing};
 use crate::activation::Activation;
 use crate::endpoint::{ALLOW_HOSTS_ENV, AllowList};
-use crate::seal::{SEAL_FILE, Seal, Sealing};
+use crate::time::Clock;
 use crate::token::TokenCache;
-use crate::{Action, result};
 
 use super::config;
 
@@ -168,7 +170,7 @@ fn inputs(args: &[String]) -> Result<Value, Usage> {
         config::action_inputs(std::path::Path::new(config_path), action, &lookup).map_err(Usage)?;
     // Unset is unset: a param that is "" would be bound as "" (absent to the action and the seal
     // alike), so it is left out.
-    inputs.retain(|_, v| crate::seal::is_present(v));
+    inputs.retain(|_, v| crate::params::is_given(v));
     Ok(Value::Object(inputs))
 }
 
@@ -189,7 +191,7 @@ fn seal(args: &[String]) -> Result<(), Usage> {
     let seal = Seal::bind(&actions).map_err(|e| Usage(e.to_string()))?;
     let bound: usize = actions
         .values()
-        .map(|inputs| inputs.values().filter(|v| crate::seal::is_present(v)).count())
+        .map(|inputs| inputs.values().filter(|v| crate::params::is_given(v)).count())
         .sum();
     match &o.out {
         Some(path) => {
@@ -259,7 +261,7 @@ fn run(command: &str, args: &[String]) -> Result<Value, Usage> {
                 "access_token": t.token.expose(),
                 "token_type": t.token_type,
                 "expires_at": crate::time::format_datetime((t.expires_at_ms / 1000) as i64),
-                "expires_in": t.expires_at_ms.saturating_sub(crate::time::now_unix_ms()) / 1000,
+                "expires_in": t.expires_at_ms.saturating_sub(Clock::system().now_ms()) / 1000,
             }),
             Err(e) => result::failure(&e),
         }

@@ -14,6 +14,10 @@ pub mod local;
 pub mod oneshot;
 
 use std::ffi::OsString;
+
+/// The most params text read for one activation (an actionloop line, a one-shot stdin line):
+/// OpenWhisk limits params to 1 MB, so this is generous.
+pub const MAX_PARAMS_BYTES: usize = 8 * 1024 * 1024;
 use std::process::ExitCode;
 
 /// Picks the mode from the arguments and runs it. `results_fd` hands over file descriptor 3 in

@@ -8,12 +8,13 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use crate::Action;
+use crate::action::result;
+use crate::action::seal::Sealing;
 use crate::activation::Activation;
 use crate::endpoint::AllowList;
 use crate::error::Error;
-use crate::seal::Sealing;
 use crate::token::TokenCache;
-use crate::{Action, result};
 
 /// Runs one activation.
 pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
@@ -54,7 +55,7 @@ fn read_params(args: &[std::ffi::OsString]) -> Result<Value, Error> {
             let mut line = String::new();
             io::stdin()
                 .lock()
-                .take(super::actionloop::MAX_LINE as u64)
+                .take(super::MAX_PARAMS_BYTES as u64)
                 .read_line(&mut line)
                 .map_err(|e| Error::invalid("params", format!("could not be read from stdin: {e}")))?;
             line

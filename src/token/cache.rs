@@ -12,21 +12,20 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use crate::access_token::AccessToken;
+use crate::credentials::CacheKey;
 use crate::secret::Secret;
 
-use super::AccessToken;
-
-/// A SHA-256 fingerprint of a credential (see [`super::cache_key`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CacheKey(pub [u8; 32]);
-
-impl CacheKey {
-    /// Lower-case hex, for file names.
-    pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
+/// A token file: the token and its times, under the key that names the file.
+#[derive(Serialize, Deserialize)]
+struct TokenFile {
+    key: String,
+    access_token: String,
+    token_type: String,
+    expires_at_ms: u64,
+    obtained_at_ms: u64,
 }
 
 /// When a cached token was obtained and when it expires (Unix milliseconds), without the token.
@@ -160,24 +159,20 @@ fn read_file(path: &Path, key: &CacheKey) -> Option<AccessToken> {
     if !is_ours(&dir_meta, true) {
         return None;
     }
-    let v: Value = match fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
-        Some(v) => v,
-        None => {
-            log::debug!("token cache file ignored: unreadable or corrupt");
-            return None;
-        }
+    let bytes = fs::read(path).ok()?;
+    let Ok(file) = serde_json::from_slice::<TokenFile>(&bytes) else {
+        log::debug!("token cache file ignored: unreadable or corrupt");
+        return None;
     };
-    if v.get("key")?.as_str()? != key.hex() {
+    if file.key != key.hex() || file.expires_at_ms <= file.obtained_at_ms || file.access_token.is_empty() {
         return None;
     }
-    let token = v.get("access_token")?.as_str()?;
     Some(AccessToken {
-        token: Secret::new(token),
-        token_type: v.get("token_type")?.as_str()?.to_string(),
-        expires_at_ms: v.get("expires_at_ms")?.as_u64()?,
-        obtained_at_ms: v.get("obtained_at_ms")?.as_u64()?,
+        token: Secret::new(file.access_token),
+        token_type: file.token_type,
+        expires_at_ms: file.expires_at_ms,
+        obtained_at_ms: file.obtained_at_ms,
     })
-    .filter(|t| t.expires_at_ms > t.obtained_at_ms && !t.token.expose().is_empty())
 }
 
 /// Files kept at most: callers can vary credentials per activation, and a warm container's disk
@@ -207,13 +202,14 @@ fn write_file(dir: &Path, key: &CacheKey, token: &AccessToken) -> std::io::Resul
         return Err(std::io::Error::other("cache folder is not ours or not private"));
     }
     prune(dir);
-    let body = json!({
-        "key": key.hex(),
-        "access_token": token.token.expose(),
-        "token_type": token.token_type,
-        "expires_at_ms": token.expires_at_ms,
-        "obtained_at_ms": token.obtained_at_ms,
-    });
+    let body = serde_json::to_vec(&TokenFile {
+        key: key.hex(),
+        access_token: token.token.expose().to_string(),
+        token_type: token.token_type.clone(),
+        expires_at_ms: token.expires_at_ms,
+        obtained_at_ms: token.obtained_at_ms,
+    })
+    .map_err(std::io::Error::other)?;
     let tmp = dir.join(format!("{}.{}.tmp", key.hex(), std::process::id()));
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -222,7 +218,7 @@ fn write_file(dir: &Path, key: &CacheKey, token: &AccessToken) -> std::io::Resul
         .open(&tmp)?;
     // No fsync: it cost more than the rest of a cold start, and a file torn by a crash is
     // ignored as corrupt on the next read; the rename keeps readers from seeing partial writes.
-    let written = f.write_all(body.to_string().as_bytes());
+    let written = f.write_all(&body);
     if let Err(e) = written.and_then(|()| fs::rename(&tmp, dir.join(file_name(key)))) {
         let _ = fs::remove_file(&tmp);
         return Err(e);

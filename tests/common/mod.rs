@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use adobe_emulator::{DemoCredentials, Emulator};
+use ims_action::action::seal::{Seal, Sealing};
 use ims_action::endpoint::AllowList;
-use ims_action::seal::{Seal, Sealing};
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};
 use serde_json::{Map, Value, json};

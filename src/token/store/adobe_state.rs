@@ -114,11 +114,9 @@ impl StateStore {
             200..=299 | 404 => Ok(resp),
             401 | 403 => Err(StoreError::Refused(resp.status)),
             413 => Err(StoreError::TooLarge),
-            429 => Err(StoreError::Throttled(
-                resp.retry_after
-                    .as_deref()
-                    .and_then(crate::http::parse_retry_after),
-            )),
+            429 => Err(StoreError::Throttled(resp.retry_after.as_deref().and_then(|v| {
+                crate::http::parse_retry_after(v, call.budget.clock().now_ms())
+            }))),
             status => Err(StoreError::Status(status)),
         }
     }

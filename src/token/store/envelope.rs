@@ -150,7 +150,8 @@ pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     if SystemRandom::new().fill(&mut bytes).is_err() {
         // No randomness: a clock-derived id still tells owners apart in practice.
-        bytes[..8].copy_from_slice(&crate::time::now_unix_ms().to_le_bytes());
+        let now = crate::time::Clock::system().now_ms();
+        bytes[..8].copy_from_slice(&now.to_le_bytes());
         bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
     }
     hex(&bytes)

@@ -10,7 +10,8 @@
 //! `Retry-After`), and that is logged once per process at WARN; waiting for another container's
 //! fetch is bounded by that fetch ([`LOCK_TTL`]) and by the deadline.
 //!
-//! Timing-dependent rules (expiry, refresh) read a [`Clock`] that tests can hold.
+//! Timing-dependent rules (expiry, refresh) read the activation budget's clock, which tests can
+//! hold; what the store's own requests cost is measured in real time.
 
 pub mod adobe_state;
 pub mod backend;
@@ -63,14 +64,6 @@ pub const COOL_OFF: Duration = Duration::from_secs(30);
 const MAX_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Stores kept per process (one setting per deployment; a few in tests).
 const MAX_STORES: usize = 4;
-
-/// Unix milliseconds, now. Injected in tests (token lifetimes are hours; tests may not sleep).
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(crate::time::now_unix_ms)
-}
 
 /// Counters, for tests and the store benchmark.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -148,12 +141,11 @@ impl Shared {
     }
 }
 
-/// The shared stores of a process, by setting, with the clock the token layer reads.
+/// The shared stores of a process, by setting.
 pub struct SharedStores {
     stores: Mutex<Vec<(String, Arc<Shared>)>>,
     state_endpoint: Option<String>,
     in_runtime: bool,
-    clock: Clock,
     warned_setting: AtomicBool,
     warned_auth: AtomicBool,
     counters: Counters,
@@ -173,7 +165,6 @@ impl SharedStores {
             stores: Mutex::new(Vec::new()),
             state_endpoint: var(adobe_state::ENDPOINT_ENV),
             in_runtime: var("__OW_CLOUD").is_some(),
-            clock: system_clock(),
             warned_setting: AtomicBool::new(false),
             warned_auth: AtomicBool::new(false),
             counters: Counters::default(),
@@ -184,17 +175,6 @@ impl SharedStores {
     pub fn with_state_endpoint(mut self, endpoint: &str) -> SharedStores {
         self.state_endpoint = Some(endpoint.to_string());
         self
-    }
-
-    /// The same with another clock (tests).
-    pub fn with_clock(mut self, clock: Clock) -> SharedStores {
-        self.clock = clock;
-        self
-    }
-
-    /// Unix milliseconds by the token layer's clock.
-    pub fn now_ms(&self) -> u64 {
-        (self.clock)()
     }
 
     /// The counters so far.
@@ -245,7 +225,6 @@ impl SharedStores {
             auth,
             allowance: allowance(),
             counters: &self.counters,
-            clock: &self.clock,
         })
     }
 
@@ -328,12 +307,11 @@ pub struct Session<'a> {
     /// What is left of the allowance ([`STORE_ALLOWANCE`] unless configured).
     allowance: Duration,
     counters: &'a Counters,
-    clock: &'a Clock,
 }
 
 impl Session<'_> {
     fn now_ms(&self) -> u64 {
-        (self.clock)()
+        self.budget.clock().now_ms()
     }
 
     /// Runs one store operation within what is left of the allowance (and of `cap`). Its time is

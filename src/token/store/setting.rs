@@ -145,7 +145,7 @@ mod tests {
         let Value::Object(params) = serde_json::json!({ STORE_SETTING: url }) else {
             unreachable!()
         };
-        assert!(!crate::redact::string_parameters(&params).contains("hunter2"));
+        assert!(!crate::action::dump::string_parameters(&params).contains("hunter2"));
         let _scope = crate::scrub::Scope::begin();
         assert!(parse(url).is_ok());
         assert_eq!(crate::scrub::scrub_text(&format!("x {url} y")), "x **** y");

@@ -91,10 +91,7 @@ pub fn signed_assertion(
         payload.insert(scope.clone(), Value::Bool(true));
     }
     jwt_ring::install()?;
-    jwt_ring::lend(key, || {
-        jsonwebtoken::encode(&header(), &payload, key.encoding_key())
-    })
-    .map_err(|e| match e.kind() {
+    jsonwebtoken::encode(&header(), &payload, key.encoding_key()).map_err(|e| match e.kind() {
         ErrorKind::Signing(_) => key.signing_failed(),
         // No variant carries key material or claims: kinds and ring's fixed identifiers.
         _ => Error::Internal(format!("could not sign the JWT: {e}")),

@@ -5,13 +5,11 @@
 //! or aws-lc-rs (a second crypto library, and a slow first signature). ring is linked anyway
 //! through rustls, and its RSA signing is constant time.
 //!
-//! jsonwebtoken hands the provider only the key's DER, once per signature. Parsing it again
-//! for every signature would undo the per-process key cache (`parse_key_cached`), so [`lend`]
-//! lets the signer find the key the caller already parsed; DER from anyone else is parsed
-//! here, with the project's own checks.
+//! jsonwebtoken hands the provider only the key's DER, once per signature: it is parsed here with
+//! ring again. A signature happens once per token fetch (a day per credential with the cache),
+//! so the ~10 µs that costs is not worth any cleverness.
 
-use std::cell::RefCell;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind, Result as JwtResult};
@@ -53,36 +51,7 @@ pub fn install() -> Result<(), Error> {
     }
 }
 
-thread_local! {
-    /// The parsed key [`lend`] is running with on this thread.
-    static LENT: RefCell<Option<Arc<RsaPrivateKey>>> = const { RefCell::new(None) };
-}
-
-/// Runs `sign` with `key` lent to the provider: a signer asked for `key.encoding_key()` signs
-/// with the already parsed `key` instead of parsing its DER again.
-pub fn lend<T>(key: &Arc<RsaPrivateKey>, sign: impl FnOnce() -> T) -> T {
-    /// Puts back what was lent before, also when `sign` panics.
-    struct Restore(Option<Arc<RsaPrivateKey>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            LENT.set(self.0.take());
-        }
-    }
-    let _restore = Restore(LENT.replace(Some(Arc::clone(key))));
-    sign()
-}
-
-/// The lent key, if `der` is its very `EncodingKey`. Identity, not equal bytes: comparing
-/// private key bytes would not be constant time, and the same bytes elsewhere parse anyway.
-fn lent_key(der: &EncodingKey) -> Option<Arc<RsaPrivateKey>> {
-    LENT.with_borrow(|lent| {
-        lent.as_ref()
-            .filter(|key| std::ptr::eq(key.encoding_key().as_bytes(), der.as_bytes()))
-            .cloned()
-    })
-}
-
-struct Rs256Signer(Arc<RsaPrivateKey>);
+struct Rs256Signer(RsaPrivateKey);
 
 impl Signer<Vec<u8>> for Rs256Signer {
     fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError> {
@@ -105,13 +74,8 @@ fn rs256_signer(alg: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSign
     if key.family() != AlgorithmFamily::Rsa {
         return Err(ErrorKind::InvalidKeyFormat.into());
     }
-    let key = match lent_key(key) {
-        Some(parsed) => parsed,
-        None => Arc::new(
-            RsaPrivateKey::parse_der("EncodingKey", key.as_bytes())
-                .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?,
-        ),
-    };
+    let key = RsaPrivateKey::parse_der("EncodingKey", key.as_bytes())
+        .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
     Ok(Box::new(Rs256Signer(key)))
 }
 
@@ -121,32 +85,4 @@ fn no_verifier(_: &Algorithm, _: &DecodingKey) -> JwtResult<Box<dyn JwtVerifier>
 
 fn no_jwk() -> JwtError {
     ErrorKind::Provider("ims-action's ring provider does not build JWKs".into()).into()
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    /// The warm path signs with the key parsed once per process; a copy of its DER is not
-    /// mistaken for it, and nothing stays lent afterwards.
-    #[test]
-    fn lend_hands_the_parsed_key_to_the_signer() {
-        let pem = adobe_emulator::keys::rsa(2048).pkcs1_pem;
-        let key = Arc::new(RsaPrivateKey::parse("k", &pem).unwrap());
-        let copy = EncodingKey::from_rsa_der(key.encoding_key().as_bytes());
-        assert!(lent_key(key.encoding_key()).is_none());
-        lend(&key, || {
-            let lent = lent_key(key.encoding_key()).unwrap();
-            assert!(Arc::ptr_eq(&lent, &key));
-            assert!(lent_key(&copy).is_none());
-            let other = Arc::new(RsaPrivateKey::parse("k", &pem).unwrap());
-            lend(&other, || {
-                assert!(Arc::ptr_eq(&lent_key(other.encoding_key()).unwrap(), &other));
-                assert!(lent_key(key.encoding_key()).is_none());
-            });
-            assert!(Arc::ptr_eq(&lent_key(key.encoding_key()).unwrap(), &key));
-        });
-        assert!(lent_key(key.encoding_key()).is_none());
-    }
 }

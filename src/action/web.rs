@@ -2,7 +2,6 @@
 //! with lower-cased names, `__ow_path`, `__ow_query` and `__ow_body` with `raw-http`), the caller
 //! check (`ALLOWED_IMS_ORGS`), and the few request inputs a raw body may carry.
 
-use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -163,14 +162,11 @@ fn parse_body(body: &Value) -> Result<Vec<(String, Value)>, Error> {
         _ => return Ok(Vec::new()),
     };
     check_string("__ow_body", text, Kind::Text(1024 * 1024))?;
-    let decoded = if text.trim_start().starts_with('{') || text.contains('=') && !looks_base64(text) {
-        text.clone()
-    } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_else(|| text.clone())
+    // OpenWhisk hands raw-http bodies over as text or as base64 (JSON bodies included).
+    let plain = text.trim_start().starts_with('{') || text.contains('&') || text.contains('%');
+    let decoded = match plain {
+        true => text.clone(),
+        false => crate::document::base64_text(text).unwrap_or_else(|| text.clone()),
     };
     if decoded.trim_start().starts_with('{') {
         match serde_json::from_str::<Value>(&decoded) {
@@ -185,50 +181,15 @@ fn parse_body(body: &Value) -> Result<Vec<(String, Value)>, Error> {
     }
 }
 
-fn looks_base64(s: &str) -> bool {
-    let s = s.trim().trim_end_matches('=');
-    !s.is_empty()
-        && s.len() % 4 != 1
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
-/// Decodes `a=b&c=d` (`+` as space, `%XX`).
+/// Decodes `a=b&c=d` (`+` as space, `%XX`), as the `form_urlencoded` crate reads forms.
 pub fn parse_form(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {
@@ -305,9 +266,10 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding_survives_junk() {
-        assert_eq!(percent_decode("a%2Fb+c%zz%"), "a/b c%zz%");
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("%4"), "%4");
+    fn forms_survive_junk() {
+        assert_eq!(
+            parse_form("a=%2Fb+c%zz%&&d"),
+            vec![("a".into(), "/b c%zz%".into()), ("d".into(), String::new())]
+        );
     }
 }

@@ -1,16 +1,14 @@
-//! The two IMS token endpoints: OAuth server-to-server (`/ims/token/v3`, `expires_in` in
-//! **seconds**) and the Service Account JWT exchange (`/ims/exchange/jwt`, `expires_in` in
-//! **milliseconds**). Both answer errors as `{error, error_description}`.
+//! What the two IMS token endpoints share: OAuth server-to-server (`/ims/token/v3`,
+//! `expires_in` in **seconds**) and the Service Account JWT exchange (`/ims/exchange/jwt`,
+//! `expires_in` in **milliseconds**) both take a form POST, and both answer errors as
+//! `{error, error_description}`. Each credential kind builds its own form.
 
 use serde_json::Value;
 
-use crate::credentials::{OAuthS2sCredentials, ServiceAccountCredentials};
+use crate::access_token::{AccessToken, payload_expiry_ms};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Method, Request, Response};
 use crate::secret::Secret;
-
-use super::AccessToken;
-use super::jwt::{AssertionClaims, signed_assertion};
 
 /// The largest lifetime we believe: IMS tokens live about 24 hours.
 const MAX_LIFETIME_MS: u64 = 7 * 86_400_000;
@@ -24,77 +22,30 @@ pub enum ExpiresIn {
     Milliseconds,
 }
 
-/// `POST {ims}/ims/token/v3` with the client credentials.
-pub fn client_credentials(
-    c: &OAuthS2sCredentials,
-    http: &HttpClient,
-    budget: &Budget,
-) -> Result<AccessToken, Error> {
-    let scope = c.scopes.join(",");
-    let body = form_urlencode(&[
-        ("grant_type", "client_credentials"),
-        ("client_id", &c.client_id),
-        ("client_secret", c.client_secret.expose()),
-        ("scope", &scope),
-    ]);
-    let resp = post_form(http, budget, c.ims.join("/ims/token/v3"), body, "token/v3")?;
-    parse_token_response(&resp, ExpiresIn::Seconds, crate::time::now_unix_ms())
-}
-
-/// Signs the assertion and `POST {ims}/ims/exchange/jwt`.
-pub fn exchange_jwt(
-    c: &ServiceAccountCredentials,
-    http: &HttpClient,
-    budget: &Budget,
-) -> Result<AccessToken, Error> {
-    let origin = c.ims.origin();
-    let claims = AssertionClaims {
-        ims_base: &origin,
-        client_id: &c.client_id,
-        org_id: &c.org_id,
-        technical_account_id: &c.technical_account_id,
-        metascopes: &c.metascopes,
-    };
-    let jwt = Secret::new(signed_assertion(
-        &c.private_key,
-        &claims,
-        crate::time::now_unix() as u64,
-    )?);
-    let body = form_urlencode(&[
-        ("client_id", &c.client_id),
-        ("client_secret", c.client_secret.expose()),
-        ("jwt_token", jwt.expose()),
-    ]);
-    let resp = post_form(
-        http,
-        budget,
-        c.ims.join("/ims/exchange/jwt"),
-        body,
-        "exchange/jwt",
-    )?;
-    parse_token_response(&resp, ExpiresIn::Milliseconds, crate::time::now_unix_ms())
-}
-
-fn post_form(
+/// `POST {url}` with `form` (`application/x-www-form-urlencoded`), and the token IMS answers
+/// with (its `expires_in` in `unit`), or its refusal.
+pub fn request_token(
     http: &HttpClient,
     budget: &Budget,
     url: String,
-    body: String,
+    form: String,
     what: &str,
-) -> Result<Response, Error> {
-    http.send(
+    unit: ExpiresIn,
+) -> Result<AccessToken, Error> {
+    let resp = http.send(
         &Request {
             service: Service::Ims,
             method: Method::Post,
             url,
             headers: vec![("accept", "application/json".into())],
-            body: Some(("application/x-www-form-urlencoded", body.into_bytes())),
+            body: Some(("application/x-www-form-urlencoded", form.into_bytes())),
             // Asking for a token twice is harmless.
             retryable: true,
             what,
         },
         budget,
-    )
+    )?;
+    parse_token_response(&resp, unit, budget.clock().now_ms())
 }
 
 /// Turns an IMS answer into a token, or an error that quotes IMS's `error` and
@@ -143,7 +94,7 @@ pub fn parse_token_response(resp: &Response, unit: ExpiresIn, now_ms: u64) -> Re
         return Err(bad(&format!("absurd expires_in ({expires_in}, {unit:?})")));
     }
     let mut expires_at_ms = now_ms + lifetime_ms;
-    if let Some(from_payload) = super::payload_expiry_ms(token)
+    if let Some(from_payload) = payload_expiry_ms(token)
         && from_payload < expires_at_ms
     {
         log::debug!(
@@ -185,31 +136,6 @@ fn shorten(s: &str) -> String {
     crate::scrub::excerpt(s, crate::error::MAX_QUOTE)
 }
 
-/// `application/x-www-form-urlencoded`: every byte but unreserved ones percent-encoded.
-pub fn form_urlencode(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        percent_encode_into(k, &mut out);
-        out.push('=');
-        percent_encode_into(v, &mut out);
-    }
-    out
-}
-
-/// Percent-encodes everything but `A-Z a-z 0-9 - . _ ~`.
-pub fn percent_encode_into(s: &str, out: &mut String) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,14 +148,6 @@ mod tests {
             content_type: Some("application/json".into()),
             debug_id: None,
         }
-    }
-
-    #[test]
-    fn forms_are_fully_percent_encoded() {
-        assert_eq!(
-            form_urlencode(&[("scope", "openid,AdobeID"), ("client_secret", "a+b &c=d/é")]),
-            "scope=openid%2CAdobeID&client_secret=a%2Bb%20%26c%3Dd%2F%C3%A9"
-        );
     }
 
     #[test]

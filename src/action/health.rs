@@ -13,20 +13,18 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::credentials::{
-    self, AuthMethod, Credentials, aem_service, cert, dev_token, oauth_s2s, service_account,
-};
+use crate::activation::Activation;
+use crate::credentials::{self, AuthMethod, Credentials, aem_service, cert, dev_token};
 use crate::error::{Error, Service};
 use crate::http::Budget;
 use crate::params::{InputCheck, Kind, Params};
-use crate::token::{self, AccessToken, CacheKey};
-use crate::{Action, Activation, time, web};
+use crate::time;
+use crate::token::{AccessToken, CacheKey};
 
-use super::aem_content::environment_of;
-use super::aem_quota;
+use super::{Action, web};
 
-/// The `OPERATION` value.
-pub const NAME: &str = "health";
+use crate::api::aem_content::environment_of;
+use crate::api::aem_quota;
 
 /// The request input that asks for a live check; a caller may always set it.
 pub const CHECK_INPUT: &str = "check";
@@ -41,7 +39,7 @@ const DEV_TOKEN_WARNING_MS: u64 = 60 * 60 * 1000;
 
 /// Whether these params ask for the health operation.
 pub fn is_requested(params: &Params) -> bool {
-    matches!(params.get("OPERATION"), Some(Value::String(s)) if s.trim() == NAME)
+    matches!(params.get("OPERATION"), Some(Value::String(s)) if s.trim() == crate::api::HEALTH)
 }
 
 /// A credential's state, worst wins.
@@ -99,7 +97,7 @@ impl Report {
 pub fn report(action: &Action, params: &Params, activation: &Activation) -> Result<Value, Error> {
     let mut inputs = InputCheck::new(*params);
     let wanted = check_flag(params, &mut inputs);
-    let timeout = crate::request_timeout(params, &mut inputs);
+    let timeout = super::request_timeout(params, &mut inputs);
     let forced = match inputs.optional("AUTH_METHOD", Kind::Id) {
         Some(name) => AuthMethod::parse(name).or_else(|| {
             inputs.invalid(Error::invalid(
@@ -111,7 +109,7 @@ pub fn report(action: &Action, params: &Params, activation: &Activation) -> Resu
         None => None,
     };
     inputs.finish()?;
-    let budget = Budget::new(activation, timeout);
+    let budget = Budget::new(activation, timeout, &action.clock);
     // The forced method counts as configured even when its inputs are missing: it is the one
     // the action would use, so its missing inputs are the news.
     let configured: Vec<AuthMethod> = AuthMethod::ALL
@@ -131,7 +129,7 @@ pub fn report(action: &Action, params: &Params, activation: &Activation) -> Resu
         entries.push(entry);
     }
     Ok(json!({
-        "generated_at": time::format_datetime(time::now_unix()),
+        "generated_at": time::format_datetime(action.clock.now_unix()),
         "credentials": entries,
         "quota": quota,
     }))
@@ -159,7 +157,7 @@ fn credential(
     report.put("active", json!(active));
 
     let mut inputs = InputCheck::new(*params);
-    let creds = parse(method, params, &mut inputs, action);
+    let creds = credentials::parse(method, params, &mut inputs, &action.allow, &action.clock);
     let problem = inputs.finish().err();
     if let Some(problem) = &problem {
         report.raise(State::Error, problem.to_string());
@@ -172,16 +170,16 @@ fn credential(
             report.put("notice", json!(JWT_NOTICE));
             report.raise(State::Warning, JWT_NOTICE);
         }
-        AuthMethod::AemServiceCredentials => certificate(params, &mut report),
+        AuthMethod::AemServiceCredentials => certificate(params, action.clock.now_unix(), &mut report),
         AuthMethod::DevToken => {
             if let Some(Credentials::DevToken(t)) = &creds {
-                dev_token_expiry(t, &mut report);
+                dev_token_expiry(t, action.clock.now_ms(), &mut report);
             }
         }
         AuthMethod::OAuthS2s => {}
     }
 
-    let key = creds.as_ref().map(token::cache_key);
+    let key = creds.as_ref().map(Credentials::cache_key);
     let mut outcome = None;
     let check = match (wanted, &creds, &key, &problem) {
         (false, ..) => Value::Null,
@@ -228,28 +226,6 @@ fn check_report(outcome: &Result<AccessToken, Error>, report: &mut Report) -> Va
 }
 
 /// Parses one kind exactly as the action would if it were the active one.
-fn parse(
-    method: AuthMethod,
-    params: &Params,
-    inputs: &mut InputCheck,
-    action: &Action,
-) -> Option<Credentials> {
-    match method {
-        AuthMethod::OAuthS2s => {
-            let ims = credentials::ims_base(inputs, &action.allow)?;
-            oauth_s2s::from_params(params, inputs, ims).map(Credentials::OAuthS2s)
-        }
-        AuthMethod::Jwt => {
-            let ims = credentials::ims_base(inputs, &action.allow)?;
-            service_account::from_params(params, inputs, ims).map(Credentials::ServiceAccount)
-        }
-        AuthMethod::AemServiceCredentials => {
-            aem_service::from_params(params, inputs, &action.allow).map(Credentials::ServiceAccount)
-        }
-        AuthMethod::DevToken => dev_token::from_params(params, inputs).map(Credentials::DevToken),
-    }
-}
-
 fn title(method: AuthMethod) -> &'static str {
     match method {
         AuthMethod::OAuthS2s => "OAuth Server-to-Server",
@@ -293,14 +269,13 @@ fn describe(creds: &Credentials, report: &mut Report) {
 
 /// The AEM certificate's notAfter and days left. An expired or damaged certificate is already
 /// the credential's 400 (see [`aem_service`]); under 30 days left is a warning.
-fn certificate(params: &Params, report: &mut Report) {
+fn certificate(params: &Params, now: i64, report: &mut Report) {
     let Some(pem) = aem_certificate_pem(params) else {
         return;
     };
     let Ok(not_after) = cert::certificate_not_after(aem_service::INPUT, &pem) else {
         return;
     };
-    let now = time::now_unix();
     let days_left = (not_after - now).div_euclid(86_400);
     report.put(
         "certificate",
@@ -338,11 +313,10 @@ fn aem_certificate_pem(params: &Params) -> Option<String> {
         .map(String::from)
 }
 
-fn dev_token_expiry(token: &dev_token::DevToken, report: &mut Report) {
+fn dev_token_expiry(token: &dev_token::DevToken, now: u64, report: &mut Report) {
     let Some(expires_at) = token.expires_at_ms else {
         return;
     };
-    let now = time::now_unix_ms();
     if expires_at > now && expires_at - now < DEV_TOKEN_WARNING_MS {
         report.raise(
             State::Warning,
@@ -382,7 +356,7 @@ fn failed_check(e: &Error) -> Value {
 /// The cached token's times in this process (never the token). `store` stays null until a
 /// shared token store exists.
 fn token_state(action: &Action, key: Option<&CacheKey>) -> Value {
-    let memory = match key.and_then(|k| action.tokens.peek(k, time::now_unix_ms())) {
+    let memory = match key.and_then(|k| action.tokens.peek(k, action.clock.now_ms())) {
         Some(t) => json!({
             "present": true,
             "obtained_at": datetime_ms(t.obtained_at_ms),

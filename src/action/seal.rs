@@ -22,6 +22,7 @@ use ring::hmac;
 use serde_json::{Map, Value, json};
 
 use crate::error::Error;
+use crate::params::is_given;
 
 /// The seal's file name, next to the binary in every artifact.
 pub const SEAL_FILE: &str = "ims-action.seal.json";
@@ -115,7 +116,7 @@ impl Seal {
         for (action, inputs) in actions {
             let sealed = inputs
                 .iter()
-                .filter(|(_, v)| is_present(v))
+                .filter(|(_, v)| is_given(v))
                 .map(|(name, value)| (name.clone(), seal.fingerprint(name, value)))
                 .collect();
             seal.actions.insert(action.clone(), sealed);
@@ -243,7 +244,7 @@ impl Seal {
         sealed: &BTreeMap<String, String>,
         caller_may_set: bool,
     ) -> Result<(), Error> {
-        let present = value.filter(|v| is_present(v));
+        let present = value.filter(|v| is_given(v));
         match (present, sealed.get(name)) {
             (None, None) => Ok(()),
             (Some(_), None) if caller_may_set => Ok(()),
@@ -276,16 +277,6 @@ impl Seal {
 pub fn action_key(action_name: &str) -> &str {
     let last = action_name.rsplit('/').next().unwrap_or(action_name);
     last.strip_prefix(SECURED_PREFIX).unwrap_or(last)
-}
-
-/// Whether an input counts as given: not null and not a blank string (what aio makes of an unset
-/// `$VAR` is "", and the action treats "" as absent).
-pub fn is_present(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::String(s) => !s.trim().is_empty(),
-        _ => true,
-    }
 }
 
 /// JSON with object keys sorted at every depth, whatever order the platform kept.
