@@ -18,6 +18,7 @@ pub mod backend;
 pub mod envelope;
 pub mod flight;
 pub mod redis;
+pub mod resp;
 pub mod setting;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -255,7 +256,7 @@ impl SharedStores {
     fn make(&self, setting: Setting) -> Result<Option<Shared>, &'static str> {
         let (backend, describe, needs_auth): (Box<dyn Backend>, String, bool) = match setting {
             Setting::Local => return Ok(None),
-            Setting::Redis { url, display } => (Box::new(redis::RedisStore::new(&url)?), display, false),
+            Setting::Redis(url) => (Box::new(redis::RedisStore::new(&url)?), url.display(), false),
             Setting::AdobeState { region } => {
                 let base = adobe_state::base_url(region, self.state_endpoint.as_deref(), self.in_runtime)?;
                 let describe = match &self.state_endpoint {

@@ -15,8 +15,8 @@
 
 use serde_json::Value;
 
+use super::redis::RedisUrl;
 use crate::params::Params;
-use crate::secret::Secret;
 
 /// The environment variable and input name.
 pub const STORE_SETTING: &str = "IMS_ACTION_TOKEN_STORE";
@@ -43,13 +43,8 @@ pub fn configured(params: &Params) -> Option<String> {
 pub enum Setting {
     /// No shared store.
     Local,
-    /// Redis at `url` (a secret: it may hold a password).
-    Redis {
-        /// The URL as configured.
-        url: Secret,
-        /// `host:port/db`, for logs.
-        display: String,
-    },
+    /// Redis (its password, if any, is a secret).
+    Redis(RedisUrl),
     /// Adobe I/O State in `region`.
     AdobeState {
         /// One of [`REGIONS`].
@@ -79,28 +74,13 @@ pub fn parse(value: &str) -> Result<Setting, String> {
     if !(lower.starts_with("redis://") || lower.starts_with("rediss://")) {
         return Err(expected());
     }
-    let info = redis::IntoConnectionInfo::into_connection_info(value)
-        .map_err(|_| "the Redis URL does not parse (redis://[user:password@]host:port[/db])".to_string())?;
-    let display = format!(
-        "{}{}/{}",
-        if lower.starts_with("rediss://") {
-            "rediss://"
-        } else {
-            "redis://"
-        },
-        info.addr(),
-        info.redis_settings().db()
-    );
-    // The secret part is the password (an error could quote it without the URL): it, and the
-    // URL holding it, are scrubbed; a URL without one is only a host, fine in a log line.
-    let url = match info.redis_settings().password() {
-        Some(password) => {
-            crate::scrub::register(password);
-            Secret::new(value)
-        }
-        None => Secret::private(value),
-    };
-    Ok(Setting::Redis { url, display })
+    let url = RedisUrl::parse(value)?;
+    // The secret part is the password (registered as it parsed): the whole URL holding one is
+    // scrubbed too; a URL without one is only a host, fine in a log line.
+    if url.password.is_some() {
+        crate::scrub::register(value);
+    }
+    Ok(Setting::Redis(url))
 }
 
 fn expected() -> String {
@@ -127,14 +107,14 @@ mod tests {
         assert!(parse("adobe-state:mars").is_err());
         assert!(parse("adobe-statex").is_err());
         match parse("redis://user:p%40ss-word@cache.internal:6380/2") {
-            Ok(Setting::Redis { url, display }) => {
-                assert_eq!(display, "redis://cache.internal:6380/2");
-                assert_eq!(url.expose(), "redis://user:p%40ss-word@cache.internal:6380/2");
+            Ok(Setting::Redis(url)) => {
+                assert_eq!(url.display(), "redis://cache.internal:6380/2");
+                assert_eq!(url.password.as_ref().map(|p| p.expose()), Some("p@ss-word"));
             }
             other => panic!("{other:?}"),
         }
         match parse("rediss://:pw@redis.example.com:6380") {
-            Ok(Setting::Redis { display, .. }) => assert_eq!(display, "rediss://redis.example.com:6380/0"),
+            Ok(Setting::Redis(url)) => assert_eq!(url.display(), "rediss://redis.example.com:6380/0"),
             other => panic!("{other:?}"),
         }
     }
