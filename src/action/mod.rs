@@ -151,17 +151,7 @@ impl Action {
 
     /// Params → sealed configuration → credentials → token → API call.
     pub fn run(&self, params: Value, activation: &Activation) -> Result<Value, Error> {
-        let mut map = into_object(params)?;
-        let web = web::WebRequest::from_params(&map);
-        if let Some(web) = &web {
-            web.register_secrets();
-        }
-        self.check_sealed(&map, activation)?;
-        // What the action does not read is dropped, so that nothing below can read an input
-        // the seal did not vouch for.
-        let known = known_inputs();
-        map.retain(|k, _| k.starts_with("__ow_") || known.contains(&k.as_str()));
-        credentials::register_secrets(&Params::new(&map));
+        let (mut map, web) = self.admit(params, activation)?;
         logging::apply_level(map.get("LOG_LEVEL").and_then(Value::as_str));
         if let Some(id) = &activation.activation_id {
             log::debug!("activation {}", id.escape_debug());
@@ -257,6 +247,27 @@ impl Action {
             .ok_or_else(|| Error::Internal("credentials passed their check but did not parse".into()))?;
         let budget = Budget::new(activation, timeout, &self.clock);
         self.token_for(&params, &creds, activation, &budget)
+    }
+
+    /// The params the activation may use: the caller's secret headers and the configured secrets
+    /// registered with the activation's secret set, the seal checked, and whatever the action does
+    /// not read dropped, so that nothing below can read an input the seal did not vouch for (and
+    /// nothing a caller adds can grow the secret set).
+    fn admit(
+        &self,
+        params: Value,
+        activation: &Activation,
+    ) -> Result<(Map<String, Value>, Option<web::WebRequest>), Error> {
+        let mut map = into_object(params)?;
+        let web = web::WebRequest::from_params(&map);
+        if let Some(web) = &web {
+            web.register_secrets();
+        }
+        self.check_sealed(&map, activation)?;
+        let known = known_inputs();
+        map.retain(|k, _| k.starts_with("__ow_") || known.contains(&k.as_str()));
+        credentials::register_secrets(&Params::new(&map));
+        Ok((map, web))
     }
 
     /// Configuration is sealed: with a seal, every known input must be what the deployment bound;
@@ -371,6 +382,58 @@ fn caller_inputs(map: &Map<String, Value>) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The scrub's cost must not depend on what a caller sends: 50,000 secret-named keys, at the
+    /// top level, in headers and in a raw body, add nothing to the activation's secret set.
+    #[test]
+    fn caller_keys_never_grow_the_secret_set() {
+        let bound = json!({"OAUTHS2S_CLIENT_ID": "client-0123456789", "OAUTHS2S_CLIENT_SECRET": "p8e-bound-secret-0123"});
+        let Value::Object(bound_map) = bound.clone() else {
+            unreachable!()
+        };
+        let seal =
+            seal::Seal::bind(&std::collections::BTreeMap::from([("a".to_string(), bound_map)])).unwrap();
+        let action =
+            Action::new(AllowList::adobe_only(), TokenCache::in_memory()).with_sealing(Sealing::Sealed(seal));
+        let activation = Activation {
+            action_name: Some("/ns/pkg/a".into()),
+            ..Activation::default()
+        };
+        let web = json!({"__ow_method": "post", "__ow_headers": {"authorization": "Bearer caller-token-0123456789"}});
+        let count = |params: Value| {
+            let _scope = scrub::Scope::begin();
+            action.admit(params, &activation).map(|_| scrub::registered())
+        };
+        let mut request = bound.clone();
+        request
+            .as_object_mut()
+            .unwrap()
+            .extend(web.as_object().unwrap().clone());
+        let baseline = count(request.clone()).unwrap();
+        assert!(
+            baseline >= 3,
+            "the bound secret and the caller's token: {baseline}"
+        );
+        let mut flood = request;
+        let m = flood.as_object_mut().unwrap();
+        let mut body = Map::new();
+        for i in 0..50_000 {
+            body.insert(
+                format!("client_secret_{i}"),
+                json!(format!("value-{i}-0123456789")),
+            );
+            m["__ow_headers"][format!("x-token-{i}")] = json!(format!("header-{i}-0123456789"));
+        }
+        m.insert("__ow_body".into(), Value::Object(body));
+        for i in 0..50_000 {
+            m.insert(format!("SECRET_TOKEN_{i}"), json!(format!("top-{i}-0123456789")));
+        }
+        assert_eq!(count(flood.clone()), Ok(baseline));
+        // A known secret input a caller adds is refused outright: configuration is sealed.
+        flood["JWT_CLIENT_SECRET"] = json!("added-by-a-caller-0123456789");
+        assert!(count(flood).is_err());
+    }
 
     #[test]
     fn every_input_read_anywhere_is_known() {
