@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NODE_BIN := target/debug/ims-action
 
-.PHONY: help build package launcher demo ui test lint unit node-test ui-test ui-screenshots bench-test bench bench-quick validate deploy-wsk deploy-aio fuzz clean
+.PHONY: test-deps help build package launcher demo ui test lint unit node-test ui-test ui-screenshots bench-test bench bench-quick validate deploy-wsk deploy-aio fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -25,7 +25,10 @@ ui: ## The credential-health web view on 127.0.0.1 against the emulator (UI_PORT
 	@$(CARGO) build --quiet -p ims-action -p adobe-emulator
 	@exec node tools/ui/server.js --bin target/debug/ims-action --emulator target/debug/adobe-emulator $(if $(UI_PORT),--port $(UI_PORT))
 
-test: lint unit node-test ui-test bench-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests, browser tests, bench unit tests
+test: test-deps lint unit node-test ui-test bench-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests, browser tests, bench unit tests
+
+test-deps:
+	@scripts/test-deps.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -37,12 +40,8 @@ unit: build
 	IMS_ACTION_RELEASE_BIN=$(CURDIR)/dist/ims-action $(CARGO) test --workspace
 
 node-test:
-	@if command -v node >/dev/null 2>&1; then \
-		$(CARGO) build --quiet --bin ims-action --bin adobe-emulator && \
-		IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/ scripts/test/; \
-	else \
-		echo "node-test: node is not installed; skipping the Node launcher tests"; \
-	fi
+	$(CARGO) build --quiet --bin ims-action --bin adobe-emulator
+	IMS_ACTION_BIN=$(NODE_BIN) node --test actions/ims-action/test/ scripts/test/
 
 ui-test: ## Browser tests of the web view (headless Chromium against the emulator)
 	@tools/ui/test.sh

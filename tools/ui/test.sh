@@ -9,12 +9,12 @@ cd "$(dirname "$0")/../.."
 
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    echo "ui-test: node is not installed; skipping the browser tests" >&2
-    exit 0
+    echo "ui-test: node and npm are needed for the browser tests (scripts/test-deps.sh installs them)" >&2
+    exit 1
 fi
 if [ ! -x "$chromium" ]; then
-    echo "ui-test: $chromium is missing; skipping the browser tests (apt-get install chromium; .ci/run does)" >&2
-    exit 0
+    echo "ui-test: $chromium is missing (apt-get install chromium; scripts/test-deps.sh does)" >&2
+    exit 1
 fi
 dir=tools/ui
 stamp=$dir/node_modules/.package-lock.json
