@@ -8,9 +8,10 @@
 //! log could produce: raw, JSON-escaped, percent/form-encoded, hex, and base64/base64url at each
 //! of the three byte alignments (so a secret inside a longer base64 text is found too).
 //!
-//! One pass with a multi-pattern matcher (Aho-Corasick, leftmost-longest): the cost is linear in
-//! the text, whatever a caller sends, since caller-chosen keys never add patterns. The matcher is
-//! built once per distinct secret set and reused by the next activations of a warm process.
+//! Short texts (log lines, header values) are searched pattern by pattern; long ones in one pass
+//! of a multi-pattern automaton (Aho-Corasick, leftmost-longest, the same result), built once per
+//! distinct secret set and reused by the next activations of a warm process. Either way the cost
+//! is bounded by the text and the set, and caller-chosen keys never add patterns.
 //!
 //! The set lives in a thread-local scope ([`Scope`]): an activation runs on one thread, and the
 //! logger must reach the set without it being passed through every call.
@@ -19,7 +20,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -41,9 +42,23 @@ pub const MAX_SECRET_LEN: usize = 64 * 1024;
 /// could quote it, and that never encodes it.
 const MAX_ENCODED_LEN: usize = 1024;
 
+/// Texts up to this length are searched pattern by pattern; longer ones with the automaton.
+/// Building an Aho-Corasick automaton costs more than searching a log line or a header for
+/// each pattern directly (a cold activation scrubs a few dozen such short texts while its set
+/// grows), while a long text (an upstream body in a result) is searched in one linear pass.
+const DIRECT_MAX: usize = 2048;
+
 thread_local! {
-    static CURRENT: RefCell<Option<BTreeSet<String>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<SecretSet>> = const { RefCell::new(None) };
     static MATCHER: RefCell<Option<Matcher>> = const { RefCell::new(None) };
+}
+
+/// The secrets of an activation and, computed once when each is registered, the forms to
+/// search for.
+#[derive(Default)]
+struct SecretSet {
+    values: BTreeSet<String>,
+    patterns: Vec<String>,
 }
 
 /// The secret set of the activation running on this thread, from [`Scope::begin`] until the
@@ -54,7 +69,7 @@ pub struct Scope(());
 impl Scope {
     /// Starts an activation's secret set (empty).
     pub fn begin() -> Scope {
-        CURRENT.with(|c| *c.borrow_mut() = Some(BTreeSet::new()));
+        CURRENT.with(|c| *c.borrow_mut() = Some(SecretSet::default()));
         Scope(())
     }
 }
@@ -74,24 +89,24 @@ pub fn register(value: &str) {
     }
     CURRENT.with(|c| {
         if let Some(set) = c.borrow_mut().as_mut()
-            && !set.contains(value)
+            && !set.values.contains(value)
         {
-            set.insert(value.to_string());
+            set.values.insert(value.to_string());
+            set.patterns.extend(encodings(value));
         }
     });
 }
 
 /// How many values the current activation has registered (tests and diagnostics).
 pub fn registered() -> usize {
-    CURRENT.with(|c| c.borrow().as_ref().map_or(0, BTreeSet::len))
+    CURRENT.with(|c| c.borrow().as_ref().map_or(0, |s| s.values.len()))
 }
 
 /// `text` with every registered secret, in every encoding, replaced by [`MASK`].
 pub fn scrub_text(text: &str) -> String {
-    match matcher() {
-        Some(m) if m.automaton.is_match(text) => m.automaton.replace_all(text, &m.masks),
-        _ => text.to_string(),
-    }
+    with_finder(text.len(), |finder| finder.replace(text))
+        .flatten()
+        .unwrap_or_else(|| text.to_string())
 }
 
 /// Upstream text fit to quote: secrets scrubbed *first* (cutting first could leave a secret's
@@ -110,39 +125,121 @@ pub fn excerpt(text: &str, max: usize) -> String {
 /// itself (`statusCode`, `headers`, `body`, `error`) is ours and keeps its shape. Returns whether
 /// anything was replaced.
 pub fn scrub_result(result: &mut Value) -> bool {
-    let Some(m) = matcher() else { return false };
-    let mut changed = false;
-    for pointer in ["/body", "/error/body", "/headers", "/error/headers"] {
-        if let Some(part) = result.pointer_mut(pointer) {
-            changed |= scrub_value(part, &m);
+    const PARTS: [&str; 4] = ["/body", "/error/body", "/headers", "/error/headers"];
+    let text_len: usize = PARTS.iter().filter_map(|p| result.pointer(p)).map(text_len).sum();
+    with_finder(text_len, |finder| {
+        let mut changed = false;
+        for pointer in PARTS {
+            if let Some(part) = result.pointer_mut(pointer) {
+                changed |= scrub_value(part, finder);
+            }
         }
-    }
-    changed
+        changed
+    })
+    .unwrap_or(false)
 }
 
-fn scrub_value(v: &mut Value, m: &Matcher) -> bool {
+/// The bytes of text (strings and keys) in `v`, which decides how it is searched.
+fn text_len(v: &Value) -> usize {
     match v {
-        Value::String(s) if m.automaton.is_match(s.as_str()) => {
-            *s = m.automaton.replace_all(s, &m.masks);
-            true
-        }
-        Value::Array(items) => items.iter_mut().fold(false, |c, v| scrub_value(v, m) | c),
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(text_len).sum(),
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + text_len(v)).sum(),
+        _ => 0,
+    }
+}
+
+fn scrub_value(v: &mut Value, finder: &Finder) -> bool {
+    match v {
+        Value::String(s) => match finder.replace(s) {
+            Some(clean) => {
+                *s = clean;
+                true
+            }
+            None => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |c, v| scrub_value(v, finder) | c),
         Value::Object(map) => {
             let mut changed = false;
-            if map.keys().any(|k| m.automaton.is_match(k.as_str())) {
+            if map.keys().any(|k| finder.replace(k).is_some()) {
                 let old = std::mem::take(map);
                 for (k, v) in old {
-                    map.insert(m.automaton.replace_all(&k, &m.masks), v);
+                    map.insert(finder.replace(&k).unwrap_or(k), v);
                 }
                 changed = true;
             }
-            map.values_mut().fold(changed, |c, v| scrub_value(v, m) | c)
+            map.values_mut().fold(changed, |c, v| scrub_value(v, finder) | c)
         }
         _ => false,
     }
 }
 
-/// The matcher of a secret set: the set it was built from, and the automaton.
+/// How a text is searched for the current set's patterns.
+enum Finder<'a> {
+    /// Pattern by pattern, for short texts: nothing to build.
+    Direct(&'a [String]),
+    /// One pass of the set's automaton, for long texts.
+    Automaton(Matcher),
+}
+
+impl Finder<'_> {
+    /// `text` with every match masked, or `None` when nothing matched.
+    fn replace(&self, text: &str) -> Option<String> {
+        match self {
+            Finder::Direct(patterns) => replace_direct(text, patterns),
+            Finder::Automaton(m) => m
+                .automaton
+                .is_match(text)
+                .then(|| m.automaton.replace_all(text, &m.masks)),
+        }
+    }
+}
+
+/// Runs `f` with the finder fit for `text_len` bytes of text; `None` when there is no
+/// activation or its set is empty (nothing to scrub).
+fn with_finder<R>(text_len: usize, f: impl FnOnce(&Finder) -> R) -> Option<R> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let set = current.as_ref().filter(|s| !s.patterns.is_empty())?;
+        if text_len <= DIRECT_MAX {
+            return Some(f(&Finder::Direct(&set.patterns)));
+        }
+        let m = matcher(set)?;
+        Some(f(&Finder::Automaton(m)))
+    })
+}
+
+/// Leftmost-longest replacement, the same result as the automaton's: of the matches that start
+/// first, the longest is masked, and the search goes on after it.
+fn replace_direct(text: &str, patterns: &[String]) -> Option<String> {
+    let mut hits: Vec<(usize, usize)> = Vec::new();
+    for pattern in patterns.iter().filter(|p| p.len() <= text.len()) {
+        let mut from = 0;
+        while let Some(i) = text.get(from..).and_then(|rest| rest.find(pattern.as_str())) {
+            let start = from + i;
+            hits.push((start, start + pattern.len()));
+            // Overlapping occurrences count: the next search starts one character on.
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    if hits.is_empty() {
+        return None;
+    }
+    hits.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut out = String::with_capacity(text.len());
+    let mut cursor = 0;
+    for (start, end) in hits {
+        if start >= cursor {
+            out.push_str(&text[cursor..start]);
+            out.push_str(MASK);
+            cursor = end;
+        }
+    }
+    out.push_str(&text[cursor..]);
+    Some(out)
+}
+
+/// The automaton of a secret set: the set it was built from, and the automaton.
 #[derive(Clone)]
 struct Matcher {
     secrets: BTreeSet<String>,
@@ -150,30 +247,28 @@ struct Matcher {
     masks: Arc<Vec<&'static str>>,
 }
 
-/// The matcher for the current set, built when the set changed since the last activation on
-/// this thread; `None` when the set is empty or there is no activation.
-fn matcher() -> Option<Matcher> {
-    CURRENT.with(|current| {
-        let current = current.borrow();
-        let set = current.as_ref().filter(|s| !s.is_empty())?;
-        MATCHER.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if let Some(m) = cache.as_ref().filter(|m| &m.secrets == set) {
-                return Some(m.clone());
-            }
-            let patterns: Vec<String> = set.iter().flat_map(|s| encodings(s)).collect();
-            let automaton = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&patterns)
-                .ok()?;
-            let m = Matcher {
-                secrets: set.clone(),
-                automaton: Arc::new(automaton),
-                masks: Arc::new(vec![MASK; patterns.len()]),
-            };
-            *cache = Some(m.clone());
-            Some(m)
-        })
+/// The automaton for `set`, built when the set changed since it was last built on this thread
+/// (a warm process's activations share one set, so they share one automaton). A contiguous NFA:
+/// linear in the text like a DFA, and built in a fraction of the time and memory for the long
+/// patterns key material makes.
+fn matcher(set: &SecretSet) -> Option<Matcher> {
+    MATCHER.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(m) = cache.as_ref().filter(|m| m.secrets == set.values) {
+            return Some(m.clone());
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&set.patterns)
+            .ok()?;
+        let m = Matcher {
+            secrets: set.values.clone(),
+            automaton: Arc::new(automaton),
+            masks: Arc::new(vec![MASK; set.patterns.len()]),
+        };
+        *cache = Some(m.clone());
+        Some(m)
     })
 }
 
@@ -332,6 +427,58 @@ mod tests {
         let cut = excerpt(&text, 300);
         assert!(!cut.contains("p8e-abcdefg"), "{cut}");
         assert_eq!(excerpt("a\r\nb ", 10), "ab");
+    }
+
+    /// Short texts are searched pattern by pattern, long ones with the automaton: both must
+    /// mask exactly the same spans, overlapping and nested secrets included.
+    #[test]
+    fn direct_search_and_automaton_mask_the_same_spans() {
+        let patterns: Vec<String> = [
+            "abcabcab",
+            "cabcabca",
+            "bcab",
+            "xyzxyzxy",
+            "abcabcabcabc",
+            "é-secret-é",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let set = SecretSet {
+            values: patterns.iter().cloned().collect(),
+            patterns: patterns.clone(),
+        };
+        let automaton = Finder::Automaton(matcher(&set).unwrap());
+        let direct = Finder::Direct(&patterns);
+        // A fixed pseudo-random walk over an alphabet that makes the patterns overlap often.
+        let alphabet: Vec<char> = "abcxyzé-secrt ".chars().collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let len = (state % 60) as usize;
+            let text: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(direct.replace(&text), automaton.replace(&text), "{text:?}");
+        }
+        assert_eq!(direct.replace("xabcabcabcabcx").as_deref(), Some("x****x"));
+        assert_eq!(direct.replace("nothing here"), None);
+    }
+
+    #[test]
+    fn long_texts_and_results_are_scrubbed_by_the_automaton_too() {
+        let _scope = Scope::begin();
+        register(SECRET);
+        let long = format!("{}{SECRET}{}", "x".repeat(DIRECT_MAX), "y".repeat(10));
+        let out = scrub_text(&long);
+        assert!(out.ends_with("****yyyyyyyyyy") && !out.contains(SECRET));
+        let mut r = json!({"statusCode": 200, "body": {"big": long, "k": [SECRET]}});
+        assert!(scrub_result(&mut r));
+        assert!(!r.to_string().contains(SECRET));
     }
 
     #[test]
