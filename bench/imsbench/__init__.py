@@ -12,6 +12,7 @@ Modules, each with one job:
     emulator    the adobe-emulator process and its /__stats counters
     netns       the network namespace and the delay line (bench/delay_line.c)
     clients     minimal HTTP(S) clients: the physical limits
+    launcher    the App Builder route staged as a deployment: launcher, binary, seal
     flows       the two credential flows and the params both sides get
     loopback    sections on loopback: process overhead, warm loop, token counts
     wan         the section over the delayed link with TLS: cold, warm, App Builder

@@ -45,12 +45,6 @@ def build_project(args) -> None:
             log(f"WARNING: {e}; the zip size will be reported as not built")
 
 
-def install_launcher_binary(exe: str) -> None:
-    """actions/ims-action/bin/exec, what the App Builder launcher runs (`make launcher` does the
-    same copy): the bench's binary, so that the App Builder route runs the code measured."""
-    run_step([str(ROOT / "scripts" / "build-launcher.sh"), exe])
-
-
 HELPERS = ("spawn_rss", "noop", "echo_loop", "delay_line")
 
 

@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path
 
 from . import netns
-from .build import (build_helpers, build_project, check_lean_variants, ensure_node_modules,
-                    install_launcher_binary, peer_versions)
+from .build import build_helpers, build_project, check_lean_variants, ensure_node_modules, peer_versions
 from .emulator import Emulator
 from .errors import BenchError
 from .loopback import cold_section, smoke, token_section, warm_section
@@ -154,7 +153,6 @@ def main(argv=None) -> int:
     if not netns.inside():
         ensure_node_modules()
         if "wan" in a.sections:
-            install_launcher_binary(a.ims_action_path)
             log("entering a network namespace of its own for the WAN section")
             netns.reexec_inside([str(BENCH / "run.py"), *argv, "--no-build"])
     if netns.inside():
