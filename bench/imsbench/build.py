@@ -38,6 +38,8 @@ def build_project(args) -> None:
         else:
             run_step(["cargo", "build", "--release", "--target", "x86_64-unknown-linux-musl",
                       "--bin", "ims-action"])
+    if "store" in args.sections and args.store_bench is None:
+        run_step(["cargo", "build", "--release", "--example", "store-bench"])
     if args.zip is None and makefile_has("package"):
         try:
             run_step(["make", "package"])
