@@ -428,9 +428,7 @@ def store_section(st: dict) -> list[str]:
           "|---|---|---:|---:|---:|---:|"]
     for name, so in summ["stores"].items():
         w = so["warm_hit"]
-        cost = "(the baseline)" if name == "memory" else f"**+{fmt.ms(w['cost_ms'])}**" if w["cost_ms"] is not None else "–"
-        if w.get("cost_ms") is not None and w["cost_ms"] < 0:
-            cost = f"**{fmt.ms(w['cost_ms'])}**"
+        cost = "(the baseline)" if name == "memory" else f"**{fmt.signed_ms(w['cost_ms'])}**"
         err = f" ({'; '.join(w['errors'])})" if w.get("errors") else ""
         L.append(f"| {store_label(name, c['state_latency_ms'])}{err} | {w['from'] or '–'} | {fmt.ms(w['median_ms'])} | "
                  f"{fmt.ms(w['p90_ms'])} | {cost} | {fmt.per(w['store_requests_per_activation'])} |")
@@ -443,7 +441,7 @@ def store_section(st: dict) -> list[str]:
           "| Store | activations | answered 200 | median ms | added, ms | slowest activation, ms | IMS token requests |",
           "|---|---:|---:|---:|---:|---:|---:|"]
     for case, f in summ["failing"].items():
-        added = "(the baseline)" if case == "none" else f"**+{fmt.ms(f['added_median_ms'])}**"
+        added = "(the baseline)" if case == "none" else f"**{fmt.signed_ms(f['added_median_ms'])}**"
         L.append(f"| {'no store' if case == 'none' else case} | {f['samples']} | {f['ok']} | {fmt.ms(f['median_ms'])} | "
                  f"{added} | {fmt.ms(f['max_ms'])} | {f['token_requests']} |")
     L.append("")
@@ -472,7 +470,7 @@ def _ratio_cell(part: dict | None) -> str:
         return "–"
     pr = part.get("per_round") or {}
     spread = f" (per pair {fmt.times(pr['p10'])}–{fmt.times(pr['p90'])})" if pr else ""
-    return f"**{fmt.times(part['ratio'])}×**, {part['added_ms']:+.2f} ms{spread}"
+    return f"**{fmt.times(part['ratio'])}×**, {fmt.signed_ms(part['added_ms'])} ms{spread}"
 
 
 def release_section(rel: dict) -> list[str]:

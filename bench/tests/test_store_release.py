@@ -136,6 +136,8 @@ class ReleaseCompare(unittest.TestCase):
                       md)
         row = next(ln for ln in md.splitlines() if ln.startswith("| Cold start, OAuth S2S, loopback"))
         self.assertIn("**1.48×**, +0.50 ms", row)
+        faster = "\n".join(render_md.release_section(fixture.release(before_ms=1.5, after_ms=1.0)))
+        self.assertIn("−0.50 ms", faster)
         self.assertIn("| Cold start, JWT, loopback, ms |", md)
         self.assertIn("| Cold start, OAuth S2S, 50 ms RTT, HTTPS, ms |", md)
         self.assertIn("commit `cf51052` (2026-11-22, \"Parsed-key cache\")", md)
