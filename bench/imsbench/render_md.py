@@ -480,8 +480,8 @@ def release_section(rel: dict) -> list[str]:
     L = ["## 7. This release against the one before", ""]
     desc = f"commit `{short}`" + (f" ({info['date']}, \"{info['subject']}\")" if info.get("subject") else "")
     L += [f"\"Before\" is the release at {desc}, which predates sealed configuration and the token store; "
-          "\"after\" is this commit's `make build`. "
-          + (f"The before binary: {bf['source']}." if bf.get("source") else "") , ""]
+          "\"after\" is this commit's `make build`."
+          + (f" The before binary: {bf['source']}." if bf.get("source") else ""), ""]
     if not bf.get("path"):
         L += [f"**Not compared**: no before binary ({bf.get('why')}).", "",
               f"| | after |", "|---|---:|", f"| Stripped static binary | {_size(rel['sizes'].get('after'))} |", ""]
