@@ -52,7 +52,7 @@ ui-screenshots: ## Browser tests, keeping their screenshots in docs/ (ui-health.
 bench-test:
 	python3 -m unittest discover -s bench/tests -t bench
 
-bench: ## Benchmarks side by side with Adobe's Node samples, over a delayed HTTPS link too; writes BENCHMARKS.md
+bench: ## Benchmarks side by side with Adobe's Node samples, over a delayed HTTPS link too, the token stores, this release vs the one before (IMS_ACTION_BEFORE_BIN); writes BENCHMARKS.md
 	python3 bench/run.py
 
 bench-quick: ## A smaller, faster set of the benchmarks; writes under bench/.build/quick/

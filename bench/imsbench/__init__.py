@@ -12,9 +12,12 @@ Modules, each with one job:
     emulator    the adobe-emulator process and its /__stats counters
     netns       the network namespace and the delay line (bench/delay_line.c)
     clients     minimal HTTP(S) clients: the physical limits
+    launcher    the App Builder route staged as a deployment: launcher, binary, seal
     flows       the two credential flows and the params both sides get
     loopback    sections on loopback: process overhead, warm loop, token counts
     wan         the section over the delayed link with TLS: cold, warm, App Builder
+    store       the shared token store: runs examples/store-bench.rs, reduces its runs
+    release     this release against the one before: the "before" binary, cold start side by side
     sizes       binary, zip and node_modules sizes
     targets     the goals and their PASS/MISS verdicts
     render_md   BENCHMARKS.md

@@ -38,17 +38,13 @@ def build_project(args) -> None:
         else:
             run_step(["cargo", "build", "--release", "--target", "x86_64-unknown-linux-musl",
                       "--bin", "ims-action"])
+    if "store" in args.sections and args.store_bench is None:
+        run_step(["cargo", "build", "--release", "--example", "store-bench"])
     if args.zip is None and makefile_has("package"):
         try:
             run_step(["make", "package"])
         except BenchError as e:  # the zip is one figure of many: report it missing, go on
             log(f"WARNING: {e}; the zip size will be reported as not built")
-
-
-def install_launcher_binary(exe: str) -> None:
-    """actions/ims-action/bin/exec, what the App Builder launcher runs (`make launcher` does the
-    same copy): the bench's binary, so that the App Builder route runs the code measured."""
-    run_step([str(ROOT / "scripts" / "build-launcher.sh"), exe])
 
 
 HELPERS = ("spawn_rss", "noop", "echo_loop", "delay_line")

@@ -1,5 +1,6 @@
 """Options and the order of a run: build, enter the network namespace, measure (loopback
-sections, then the WAN section), judge, write BENCHMARKS.md, the charts and bench/results.json.
+sections, the token store, this release against the one before, then the WAN section), judge,
+write BENCHMARKS.md, the charts and bench/results.json.
 
     python3 bench/run.py            full run (`make bench`)
     python3 bench/run.py --quick    smoke run (`make bench-quick`): writes under bench/.build/quick/
@@ -16,27 +17,32 @@ import tempfile
 from pathlib import Path
 
 from . import netns
-from .build import (build_helpers, build_project, check_lean_variants, ensure_node_modules,
-                    install_launcher_binary, peer_versions)
+from .build import build_helpers, build_project, check_lean_variants, ensure_node_modules, peer_versions
 from .emulator import Emulator
 from .errors import BenchError
 from .loopback import cold_section, smoke, token_section, warm_section
 from .machine import BusyWatch, log, machine_info, node_path
-from .paths import BENCH, BUILD, DEFAULT_EMULATOR, DEFAULT_IMS_ACTION, DEFAULT_ZIP, FALLBACK_IMS_ACTION, ROOT
+from .paths import (BENCH, BUILD, DEFAULT_EMULATOR, DEFAULT_IMS_ACTION, DEFAULT_STORE_BENCH, DEFAULT_ZIP,
+                    FALLBACK_IMS_ACTION, ROOT)
+from .release import BEFORE_COMMIT, BEFORE_ENV, export_resolved, release_section, resolve_before
 from .render_md import headline, render
 from .render_svg import render_cold_svg, render_wan_svg
 from .sizes import sizes_section
+from .store import store_section
 from .targets import targets
 from .wan import wan_section
 
-SECTIONS = ("cold", "warm", "tokens", "sizes", "wan")
+SECTIONS = ("cold", "warm", "tokens", "sizes", "store", "release", "wan")
 
 # option: (full run, --quick)
 DEFAULTS = {"rounds": (20, 3), "warmup": (2, 1), "ours_per_round": (5, 3), "warm_blocks": (10, 3),
             "warm_block": (100, 50), "warm_warmup": (100, 20), "token_activations": (1000, 1000),
             "peer_token_activations": (1000, 200),
             "wan_cold_rounds": (20, 3), "wan_cold_warmup": (1, 1), "wan_cold_reps": (3, 1),
-            "wan_warm_blocks": (40, 3), "wan_warm_block": (5, 5), "wan_warm_warmup": (5, 3)}
+            "wan_warm_blocks": (40, 3), "wan_warm_block": (5, 5), "wan_warm_warmup": (5, 3),
+            "store_runs": (3, 1), "store_containers": (20, 5), "store_activations": (50, 10),
+            "store_samples": (30, 5), "ims_latency_ms": (300, 300), "state_latency_ms": (20, 20),
+            "release_pairs": (100, 10), "release_wan_pairs": (30, 3), "release_warmup": (2, 1)}
 
 
 def parse_args(argv=None):
@@ -68,6 +74,24 @@ def parse_args(argv=None):
                    help="ims-action activations for the token count (default 1000, also in quick mode)")
     g.add_argument("--peer-token-activations", type=int,
                    help="Node main() calls for the token count, scaled to 1,000 (default 1000; quick 200)")
+    g = ap.add_argument_group("the shared token store (section store; examples/store-bench.rs)")
+    g.add_argument("--store-runs", type=int, help="runs of store-bench (default 3; quick 1)")
+    g.add_argument("--store-containers", type=int,
+                   help="cold containers started together, one-shot and actionloop (default 20; quick 5)")
+    g.add_argument("--store-activations", type=int,
+                   help="activations per actionloop container (default 50, i.e. 1,000 over 20; quick 10)")
+    g.add_argument("--store-samples", type=int, help="one-shot warm hits per store (default 30; quick 5)")
+    g.add_argument("--ims-latency-ms", type=int, help="IMS answer delay during the burst (default 300)")
+    g.add_argument("--state-latency-ms", type=int,
+                   help="latency added to every State request in the extra adobe-state row (default 20)")
+    g.add_argument("--store-bench", help=f"store-bench executable (default {DEFAULT_STORE_BENCH.relative_to(ROOT)})")
+    g = ap.add_argument_group("this release against the one before (section release)")
+    g.add_argument("--before-bin", help=f"the 'before' ims-action (default: ${BEFORE_ENV}, else built from git "
+                                        f"--before-commit into bench/.build/)")
+    g.add_argument("--before-commit", default=BEFORE_COMMIT, help=f"the release before (default {BEFORE_COMMIT})")
+    g.add_argument("--release-pairs", type=int, help="before/after pairs on loopback (default 100; quick 10)")
+    g.add_argument("--release-wan-pairs", type=int, help="before/after pairs at 50 ms RTT (default 30; quick 3)")
+    g.add_argument("--release-warmup", type=int, help="warm-up pairs of each (default 2; quick 1)")
     g = ap.add_argument_group("inputs and outputs")
     g.add_argument("--no-build", action="store_true", help="use the binaries as they are (no cargo/make)")
     g.add_argument("--emulator", help=f"adobe-emulator executable (default {DEFAULT_EMULATOR.relative_to(ROOT)})")
@@ -137,14 +161,21 @@ def main(argv=None) -> int:
         return 0
     if not a.no_build and not netns.inside():
         build_project(a)
+    if "release" in a.sections:
+        a.before = resolve_before(a, build=not a.no_build and not netns.inside())
+        export_resolved(a.before)
     default_exe = DEFAULT_IMS_ACTION if DEFAULT_IMS_ACTION.exists() or not FALLBACK_IMS_ACTION.exists() \
         else FALLBACK_IMS_ACTION
     a.ims_action_path = str(Path(a.ims_action or default_exe).resolve())
     a.zip_path = str(Path(a.zip or DEFAULT_ZIP).resolve())
     a.emulator_path = str(Path(a.emulator or DEFAULT_EMULATOR).resolve())
+    a.store_bench_path = str(Path(a.store_bench or DEFAULT_STORE_BENCH).resolve())
     a.node = node_path()
-    for what, p, flag in (("ims-action", a.ims_action_path, "--ims-action"),
-                          ("adobe-emulator", a.emulator_path, "--emulator")):
+    needed = [("ims-action", a.ims_action_path, "--ims-action"), ("adobe-emulator", a.emulator_path, "--emulator")]
+    if "store" in a.sections:
+        needed.append(("store-bench (cargo build --release --example store-bench)", a.store_bench_path,
+                       "--store-bench"))
+    for what, p, flag in needed:
         if not os.access(p, os.X_OK):
             raise BenchError(f"{what} not found at {p} (build it, or pass {flag} PATH)")
     if not a.node:
@@ -154,9 +185,14 @@ def main(argv=None) -> int:
     if not netns.inside():
         ensure_node_modules()
         if "wan" in a.sections:
-            install_launcher_binary(a.ims_action_path)
             log("entering a network namespace of its own for the WAN section")
             netns.reexec_inside([str(BENCH / "run.py"), *argv, "--no-build"])
+        elif "release" in a.sections:  # its 50 ms part needs the delay line; the rest does not
+            try:
+                log("entering a network namespace of its own for the release section's 50 ms RTT part")
+                netns.reexec_inside([str(BENCH / "run.py"), *argv, "--no-build"])
+            except (BenchError, OSError) as e:
+                log(f"release: no network namespace ({e}); measuring on loopback only")
     if netns.inside():
         netns.loopback_up()
 
@@ -170,6 +206,15 @@ def main(argv=None) -> int:
         try:
             if a.sections & {"cold", "warm", "tokens"}:
                 loopback_sections(a, res, helpers, workdir)
+            if "store" in a.sections:
+                try:
+                    res["store"] = store_section(a, workdir)
+                except BenchError as e:
+                    log(f"store: failed: {e}")
+                    res["store"] = {"error": str(e)}
+            if "release" in a.sections:
+                BusyWatch.sample("release start")
+                res["release"] = release_section(a, helpers, workdir, a.before, with_wan=netns.inside())
             if "wan" in a.sections:
                 BusyWatch.sample("wan start")
                 res["wan"] = wan_section(a, helpers, workdir)

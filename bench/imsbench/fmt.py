@@ -20,6 +20,13 @@ def ms(x) -> str:
     return f"{x:.2f}"
 
 
+def signed_ms(x) -> str:
+    """A difference in milliseconds, with its sign: +1.40, −0.70 (the minus sign, not a hyphen)."""
+    if _missing(x):
+        return "–"
+    return ("+" if x >= 0 else "−") + ms(abs(x))
+
+
 def us(x) -> str:
     """Microseconds: 3.2, 68.5, 1,234."""
     if _missing(x):

@@ -7,10 +7,11 @@ BUILD = BENCH / ".build"
 PEER = BENCH / "peer-node"
 RUN_JS = PEER / "run.js"
 LOOP_JS = PEER / "loop.js"
-LAUNCHER = ROOT / "actions" / "ims-action"  # the App Builder Node launcher (index.js, bin/exec)
+LAUNCHER = ROOT / "actions" / "ims-action"  # the App Builder Node launcher (index.js); staged by launcher.py
 DEFAULT_EMULATOR = ROOT / "target" / "release" / "adobe-emulator"
 DEFAULT_IMS_ACTION = ROOT / "dist" / "ims-action"  # `make build` copies the static binary here
 FALLBACK_IMS_ACTION = ROOT / "target" / "x86_64-unknown-linux-musl" / "release" / "ims-action"
 DEFAULT_ZIP = ROOT / "dist" / "ims-action.zip"
+DEFAULT_STORE_BENCH = ROOT / "target" / "release" / "examples" / "store-bench"  # examples/store-bench.rs
 
 MIB = 1024 * 1024

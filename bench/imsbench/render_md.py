@@ -5,6 +5,8 @@ from . import fmt
 from .flows import FLOWS
 from .loopback import SUBJECTS
 from .paths import MIB
+from .release import BINS, PARTS
+from .store import FAILING_BOUND_MS
 from .targets import GOALS, target_rtt
 from .wan import COLD, LIMIT_OF, PEERS, WARM
 
@@ -26,6 +28,10 @@ def render(res: dict, svg_rel: str, wan_svg_rel: str | None = None) -> str:
         L += sizes_section(res["sizes"], res.get("cold"))
     if res.get("tokens"):
         L += tokens_section(res["tokens"])
+    if res.get("store"):
+        L += store_section(res["store"])
+    if res.get("release"):
+        L += release_section(res["release"])
     if res.get("cold"):
         L += ["## Picture: process overhead", "",
               f"![Cold start on loopback and peak RSS, ims-action vs Adobe's Node.js samples]({svg_rel})", ""]
@@ -81,6 +87,13 @@ def meaning(res: dict) -> list[str]:
     if res.get("warm"):
         L.append("- **Warm on loopback (section 3)**: microseconds of per-activation work (pipes, parsing); "
                  "information only.")
+    if res.get("store"):
+        L.append("- **The shared token store (section 6)**: how many IMS token requests a burst of cold "
+                 "containers makes with each store, what reading the token from each store costs a one-shot "
+                 "activation, and what a failing store adds; on loopback, counted at the emulator and Redis.")
+    if res.get("release"):
+        L.append("- **This release against the one before (section 7)**: the stripped binary and the same cold "
+                 "one-shot activation run by both binaries side by side, on loopback and at 50 ms RTT.")
     L.append("")
     return L
 
@@ -340,6 +353,175 @@ def tokens_section(tk: dict) -> list[str]:
         o, p = fo["ours"], fo["node-aio"]
         L.append(f"| {FLOWS[fk]['title']} | {o['per_1000']:,g} ({o['ok']:,}/{tk['activations']:,} ok) | "
                  f"{p['per_1000']:,g} ({p['ok']:,}/{tk['peer_activations']:,} ok) |")
+    L.append("")
+    return L
+
+
+# ---- section 6: the shared token store ----------------------------------------------------
+
+def _counts(xs: list | None) -> str:
+    """One integer per run: "1", or "1, 1, 2" when the runs differ."""
+    xs = [x for x in (xs or []) if x is not None]
+    if not xs:
+        return "–"
+    return f"{xs[0]:,}" if len(set(xs)) == 1 else ", ".join(f"{x:,}" for x in xs)
+
+
+def _ok(xs: list | None, of) -> str:
+    xs = [x for x in (xs or []) if x is not None]
+    if not xs or not of:
+        return "–"
+    bad = [x for x in xs if x != of]
+    return "all" if not bad else f"{min(xs):,}/{of:,} (worst run)"
+
+
+STORE_LABEL = {"memory": "memory (nothing shared)", "redis": "Redis",
+               "adobe-state": "Adobe I/O State"}
+
+
+def store_label(name: str, state_latency_ms) -> str:
+    if name.startswith("adobe-state+"):
+        return f"Adobe I/O State, {state_latency_ms} ms added to every State request"
+    return STORE_LABEL.get(name, name)
+
+
+def store_section(st: dict) -> list[str]:
+    L = ["## 6. The shared token store", ""]
+    if st.get("error"):
+        return L + [f"Not measured: {st['error']}.", ""]
+    c, summ = st["config"], st["summary"]
+    runs = c["runs"]
+    L += [f"Measured by `examples/store-bench.rs` (run {runs}× by `make bench`, every figure below from those "
+          "runs; raw output in `bench/results.json`). It holds an adobe-emulator in-process (IMS, the AEM API and "
+          "the Adobe I/O State REST API), starts a `redis-server` of its own on loopback, and runs the bench's "
+          "`dist/ims-action` with `IMS_ACTION_TOKEN_STORE` set to each store in turn, the OAuth S2S → AEM quota "
+          "flow, plain HTTP on 127.0.0.1. \"memory\" is no shared store: what every container did before.", ""]
+    if summ.get("redis_missing"):
+        L += ["`redis-server` is not installed on this machine: no Redis figures.", ""]
+    L += ["### Cold containers started together", "",
+          f"{c['containers']} one-shot processes started at once, each with an empty `TMPDIR` (a cold container "
+          f"each); then {c['containers']} actionloop processes, the first activation of each sent at once, then "
+          f"{c['activations'] - 1} more each ({c['containers'] * c['activations']:,} activations in all). IMS "
+          f"answers the burst's token requests after {c['ims_latency_ms']} ms, so that the containers really "
+          "overlap the first fetch. **IMS token requests** are the tokens the emulator issued for the credential "
+          "(one figure per run when the runs differ); **store requests** are State REST requests at the emulator "
+          "or Redis commands (`INFO commandstats`), claims, polls and writes included.", "",
+          "| Store | one-shot: IMS token requests | answered 200 | store requests | burst took, ms | "
+          "actionloop: IMS token requests | answered 200 | store requests, cold | store requests per warm activation |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, so in summ["stores"].items():
+        o, a = so["one_shot"], so["actionloop"]
+        L.append(f"| {store_label(name, c['state_latency_ms'])} | **{_counts(o['token_requests'])}** | "
+                 f"{_ok(o['ok'], o['containers'])} | {_counts(o['store_requests'])} | {fmt.ms(o['wall_ms'])} | "
+                 f"**{_counts(a['token_requests'])}** | {_ok(a['ok'], a['activations'])} | "
+                 f"{_counts(a['store_requests_cold'])} | {fmt.per(a['store_requests_per_warm_activation'])} |")
+    L += ["", "### The cost of each store on a warm hit", "",
+          "A warm actionloop container answers from memory and makes no store request (last column above). A "
+          "one-shot container starts a new process per activation, so it reads the store every time its own file "
+          f"has no token: each of {c['samples']} sequential one-shot activations per store and run gets an empty "
+          "`TMPDIR` and finds the token in the shared store. \"memory\" is the same process finding the token in "
+          "its own file (the same `TMPDIR` every time): the least a one-shot activation costs. Wall time of the "
+          "whole process (spawn to exit), measured by store-bench; **cost** is the store's median minus "
+          "memory's in the same run, then the median over runs.", "",
+          "| Store | the token comes from | one-shot activation, median ms | p90 ms | cost per activation, ms | "
+          "store requests per activation |",
+          "|---|---|---:|---:|---:|---:|"]
+    for name, so in summ["stores"].items():
+        w = so["warm_hit"]
+        cost = "(the baseline)" if name == "memory" else f"**{fmt.signed_ms(w['cost_ms'])}**"
+        err = f" ({'; '.join(w['errors'])})" if w.get("errors") else ""
+        L.append(f"| {store_label(name, c['state_latency_ms'])}{err} | {w['from'] or '–'} | {fmt.ms(w['median_ms'])} | "
+                 f"{fmt.ms(w['p90_ms'])} | {cost} | {fmt.per(w['store_requests_per_activation'])} |")
+    L += ["", "### What a failing store costs", "",
+          "Cold one-shot activations that must fetch their token from IMS anyway (an empty `TMPDIR`, nothing in "
+          "the store), with a store that refuses the connection, accepts it and never answers, or answers every "
+          "State request with 503, against no store at all. **Added** is the case's median minus the median "
+          f"without a store, then the median over runs; the bound is {FAILING_BOUND_MS:.0f} ms for the store's own "
+          "requests in all (issue 12).", "",
+          "| Store | activations | answered 200 | median ms | added, ms | slowest activation, ms | IMS token requests |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    for case, f in summ["failing"].items():
+        added = "(the baseline)" if case == "none" else f"**{fmt.signed_ms(f['added_median_ms'])}**"
+        L.append(f"| {'no store' if case == 'none' else case} | {f['samples']} | {f['ok']} | {fmt.ms(f['median_ms'])} | "
+                 f"{added} | {fmt.ms(f['max_ms'])} | {f['token_requests']} |")
+    L.append("")
+    return L
+
+
+# ---- section 7: this release against the one before ---------------------------------------
+
+def _size(b: dict | None) -> str:
+    if not b:
+        return "–"
+    kind = "" if b.get("stripped") and b.get("static") else " (" + ", ".join(
+        x for x in ("" if b.get("stripped") else "not stripped", "" if b.get("static") else "not static") if x) + ")"
+    return f"{b['stripped_bytes'] / MIB:.2f} MiB ({b['stripped_bytes']:,} B){kind}"
+
+
+def _ms_cell(part: dict | None, b: str) -> str:
+    st = ((part or {}).get(b) or {}).get("ms")
+    if not st:
+        return "–"
+    return f"{fmt.ms(st['median'])} ({fmt.ms(st['p10'])}–{fmt.ms(st['p90'])})"
+
+
+def _ratio_cell(part: dict | None) -> str:
+    if not part or part.get("ratio") is None:
+        return "–"
+    pr = part.get("per_round") or {}
+    spread = f" (per pair {fmt.times(pr['p10'])}–{fmt.times(pr['p90'])})" if pr else ""
+    return f"**{fmt.times(part['ratio'])}×**, {fmt.signed_ms(part['added_ms'])} ms{spread}"
+
+
+def release_section(rel: dict) -> list[str]:
+    bf = rel.get("before") or {}
+    info = bf.get("commit") or {}
+    short = info.get("short", "?")
+    L = ["## 7. This release against the one before", ""]
+    desc = f"commit `{short}`" + (f" ({info['date']}, \"{info['subject']}\")" if info.get("subject") else "")
+    L += [f"\"Before\" is the release at {desc}, which predates sealed configuration and the token store; "
+          "\"after\" is this commit's `make build`."
+          + (f" The before binary: {bf['source']}." if bf.get("source") else ""), ""]
+    if not bf.get("path"):
+        L += [f"**Not compared**: no before binary ({bf.get('why')}).", "",
+              f"| | after |", "|---|---:|", f"| Stripped static binary | {_size(rel['sizes'].get('after'))} |", ""]
+        return L
+    c = rel.get("config", {})
+    lb, wn = rel.get("loopback"), rel.get("wan")
+    L += ["Cold start: the same cold one-shot activation (OAuth S2S → AEM quota, and on loopback JWT → Analytics "
+          "report too; plain params as a non-web activation, which both binaries accept; an empty `TMPDIR` each "
+          "run, so the token is fetched: one IMS request, counted at the emulator) run by both binaries in the same "
+          f"run, alternating (before, after; then after, before), {c.get('warmup')} warm-up pair(s) left out. On "
+          f"loopback: {c.get('pairs')} pairs per flow against the plain-HTTP emulator, where what remains is each "
+          "binary's own work. "
+          + (f"At {wn.get('rtt_ms', 50):g} ms RTT: {c.get('wan_pairs')} pairs over HTTPS through the delay line "
+             "of section 1 (IMS and the API on addresses of their own: two TCP and TLS handshakes each). "
+             if wn else "")
+          + "Wall time from `posix_spawn` to `wait4`; medians, p10–p90 in brackets; the ratio is after ÷ before "
+          "of the medians, with the spread of the per-pair ratios.", "",
+          f"| | before (`{short}`) | after (this commit) | after ÷ before |", "|---|---:|---:|---:|"]
+    sb, sa = rel["sizes"].get("before"), rel["sizes"].get("after")
+    grow = ""
+    if sb and sa:
+        d = sa["stripped_bytes"] - sb["stripped_bytes"]
+        grow = f"{sa['stripped_bytes'] / sb['stripped_bytes']:.3f}× ({d:+,} B)"
+    L.append(f"| Stripped static binary | {_size(sb)} | {_size(sa)} | {grow} |")
+    measured = [(key, rel[key], where, flow) for key, (where, flow) in PARTS.items() if rel.get(key)]
+    for _, part, where, flow in measured:
+        L.append(f"| Cold start, {flow}, {where}, ms | {_ms_cell(part, 'before')} | {_ms_cell(part, 'after')} | "
+                 f"{_ratio_cell(part)} |")
+    for _, part, where, flow in measured:
+        if where == "loopback":
+            rss = [fmt.mib(((part.get(b) or {}).get("rss_kib") or {}).get("median")) + " MiB" for b in BINS]
+            L.append(f"| Peak RSS, cold start, {flow}, loopback (median) | {rss[0]} | {rss[1]} | |")
+    for _, part, where, flow in measured:
+        tok = [fmt.per(((part.get(b) or {}).get("token_requests") or {}).get("mean")) for b in BINS]
+        fails = [part.get(b, {}).get("failures", 0) for b in BINS]
+        extra = f" ({fails[0]} / {fails[1]} failed runs left out)" if any(fails) else ""
+        L.append(f"| IMS token requests per activation, {flow}, {where}{extra} | {tok[0]} | {tok[1]} | |")
+    for key, (where, flow) in PARTS.items():
+        if rel.get(f"{key}_error"):
+            L += ["", f"{flow}, {where}: not measured: {rel[f'{key}_error']}"]
     L.append("")
     return L
 

@@ -56,19 +56,24 @@ def rel(p: Path) -> str:
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
 
-def sizes_section(cfg) -> dict:
-    out = {}
-    exe = Path(cfg.ims_action_path)
+def binary_facts(exe: Path, name: str = "ims-action") -> dict:
+    """An executable's size as built and after `strip` (a stripped copy under bench/.build when
+    it is not stripped already), and whether it is stripped and static."""
     facts = elf_facts(exe.read_bytes())
     size = exe.stat().st_size
     stripped_size = size
     if facts.get("elf64") and not facts.get("stripped") and shutil.which("strip"):
-        tmp = BUILD / "ims-action.stripped"
+        BUILD.mkdir(exist_ok=True)
+        tmp = BUILD / f"{name}.stripped"
         subprocess.run(["strip", "-o", str(tmp), str(exe)], check=True)
         stripped_size = tmp.stat().st_size
     if not facts.get("elf64"):
         facts.update({"stripped": False, "static": False})
-    out["binary"] = {"path": rel(exe), "bytes": size, "stripped_bytes": stripped_size, **facts}
+    return {"path": rel(exe), "bytes": size, "stripped_bytes": stripped_size, **facts}
+
+
+def sizes_section(cfg) -> dict:
+    out = {"binary": binary_facts(Path(cfg.ims_action_path))}
     z = Path(cfg.zip_path)
     out["zip"] = {"path": rel(z), "bytes": z.stat().st_size if z.exists() else None}
     nm = PEER / "node_modules"

@@ -5,6 +5,7 @@ import math
 
 from .flows import FLOWS
 from .paths import MIB
+from .release import PARTS
 from .wan import rtt_key
 
 # kind "min": measured must be >= goal; "max": measured must be <= goal.
@@ -12,6 +13,7 @@ GOALS = {
     "wan_warm_vs_limit": 1.02, "wan_cold_vs_limit": 1.05, "wan_appbuilder_warm_vs_limit": 1.1,
     "cold_aio_s2s": 300.0, "cold_aio_jwt": 100.0, "cold_lean": 60.0,
     "rss_mib": 5.0, "binary_mib": 3.0, "tokens_per_1000": 1.0,
+    "release_cold_vs_before": 1.05, "store_redis_token_requests": 1.0, "store_failing_added_ms": 200.0,
 }
 TARGET_RTT_MS = 50.0
 
@@ -91,15 +93,59 @@ def targets(res: dict) -> list[dict]:
     for fk, fo in res.get("tokens", {}).get("flows", {}).items():
         rows.append((f"Token requests per 1,000 warm activations, {FLOWS[fk]['short']}", fo["ours"]["per_1000"],
                      GOALS["tokens_per_1000"], "max", "", "{:.4g}"))
+    rows += release_rows(res.get("release"))
+    rows += store_rows(res.get("store"))
     out = []
     for row in rows:
         name, m, goal, kind, unit = row[:5]
         fmt = row[5] if len(row) > 5 else "{:.3g}"
         v = verdict(m, goal, kind, unit, fmt)
-        extra = ""
+        extra = row[6] if len(row) > 6 else ""
         if b and name.startswith("Stripped") and not (b.get("stripped") and b.get("static")):
             extra = " — note: the built file is " + ", ".join(
                 x for x in (("not stripped" if not b.get("stripped") else ""),
                             ("not static" if not b.get("static") else "")) if x)
         out.append({"target": name, "measured": m, "goal": goal, "kind": kind, **v, "note": extra})
     return out
+
+
+def release_rows(rel: dict | None) -> list[tuple]:
+    """Cold start against the release before, per part: loopback (both flows) and 50 ms RTT
+    (issue 11: within 5 %)."""
+    rel = rel or {}
+    commit = ((rel.get("before") or {}).get("commit") or {}).get("short", "the release before")
+    why = (rel.get("before") or {}).get("why")
+    rows = []
+    for part, (where, flow) in PARTS.items():
+        r = (rel.get(part) or {}).get("ratio")
+        err = rel.get(f"{part}_error")
+        note = f" — {why}" if why else (f" — {err}" if err else "")
+        rows.append((f"Cold start, this release ÷ the one before ({commit}), {flow}, {where}", r,
+                     GOALS["release_cold_vs_before"], "max", "×", "{:.3f}", note))
+    return rows
+
+
+def _worst(xs: list | None):
+    """The largest of the runs' counts: every run must meet the goal."""
+    xs = [x for x in (xs or []) if x is not None]
+    return max(xs) if xs else None
+
+
+def store_rows(st: dict | None) -> list[tuple]:
+    """Issue 12: one IMS token request per burst with Redis; a failing store adds at most 200 ms."""
+    summ = (st or {}).get("summary") or {}
+    redis = (summ.get("stores") or {}).get("redis")
+    note = " — redis-server is not installed" if summ.get("redis_missing") else ""
+    rows = []
+    one = (redis or {}).get("one_shot") or {}
+    loop = (redis or {}).get("actionloop") or {}
+    rows.append((f"Redis store: IMS token requests for {one.get('containers') or 'N'} cold one-shot containers "
+                 "started together (worst run)", _worst(one.get("token_requests")),
+                 GOALS["store_redis_token_requests"], "max", "", "{:g}", note))
+    acts = loop.get("activations")
+    rows.append((f"Redis store: IMS token requests for {f'{acts:,}' if acts else 'N'} activations over "
+                 f"{loop.get('containers') or 'N'} actionloop containers started together (worst run)",
+                 _worst(loop.get("token_requests")), GOALS["store_redis_token_requests"], "max", "", "{:g}", note))
+    rows.append(("A failing store (refused, hung, 503): time added to a cold activation (worst median)",
+                 summ.get("failing_worst_added_ms"), GOALS["store_failing_added_ms"], "max", " ms", "{:.0f}"))
+    return rows

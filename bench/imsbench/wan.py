@@ -27,7 +27,8 @@ from .emulator import Emulator
 from .flows import FLOWS, flow_params, result_ok
 from .machine import BusyWatch, log
 from .netns import LOCAL_IP, DelayLine
-from .paths import LAUNCHER, LOOP_JS, RUN_JS
+from . import launcher
+from .paths import LOOP_JS, RUN_JS
 from .procs import ActionLoop, Alarm, run_once, safe_json
 from .stats import add_counts, counter_delta, per_activation, ratio, summary
 
@@ -93,6 +94,20 @@ class Wan:
                                         AEM_DATA_SERVICE_BASE_URL=f"https://{hosts['api']}:{port}")
                        for rtt, hosts in self.link.plan.items()}
         self.dialer = TlsDialer(self.emu.ca_path)
+        # The App Builder route: the launcher, the binary and a seal binding each RTT's params to
+        # an action of its own (the binary refuses unsealed inputs behind the launcher).
+        self.action_names = {rtt: f"aem-quota-rtt{rtt_key(rtt)}" for rtt in self.params}
+        try:
+            self.launcher = launcher.stage(cfg.ims_action_path,
+                                           {self.action_names[r]: p for r, p in self.params.items()},
+                                           workdir / "launcher")
+        except BaseException:
+            self.close()
+            raise
+
+    def appbuilder_env(self, rtt: float) -> dict:
+        """The Node process's environment: the runtime stand-in names the activation's action."""
+        return dict(self.env, **{launcher.ACTION_NAME_ENV: f"/guest/bench/{self.action_names[rtt]}"})
 
     def close(self) -> dict:
         """Stops the emulator and the link; returns the link's packet counts."""
@@ -105,7 +120,7 @@ class Wan:
         pj = json.dumps(params, separators=(",", ":"))
         cfg = self.cfg
         return {"ours": [cfg.ims_action_path, pj],
-                "appbuilder": [cfg.node, str(RUN_JS), str(LAUNCHER), pj],
+                "appbuilder": [cfg.node, str(RUN_JS), str(self.launcher), pj],
                 "node-lean": [cfg.node, str(RUN_JS), "oauth-s2s-aem-lean", pj],
                 "node-aio": [cfg.node, str(RUN_JS), "oauth-s2s-aem", pj]}[s]
 
@@ -118,7 +133,7 @@ class Wan:
                 return ns / 1e6, ok, "" if ok else "not 200"
             except OSError as e:
                 return float("nan"), False, str(e)
-        env = dict(self.env)
+        env = self.appbuilder_env(rtt) if s == "appbuilder" else dict(self.env)
         if s == "ours":  # an empty token file store: the token is part of the activation
             env["TMPDIR"] = tempfile.mkdtemp(prefix="tmp-", dir=self.workdir)
         r = run_once(self.helpers, self.cold_argv(s, params), env)
@@ -133,10 +148,11 @@ class Wan:
             return WarmLimit(self.dialer, params)
         cfg = self.cfg
         argv = {"ours": [cfg.ims_action_path],
-                "appbuilder": [cfg.node, str(LOOP_JS), str(LAUNCHER)],
+                "appbuilder": [cfg.node, str(LOOP_JS), str(self.launcher)],
                 "node-cached": [cfg.node, str(LOOP_JS), "oauth-s2s-aem-cached"],
                 "node-aio": [cfg.node, str(LOOP_JS), "oauth-s2s-aem"]}[s]
-        return WarmProcess(self.helpers, argv, self.env, params, self.workdir / f"warm-{s}-{rtt_key(rtt)}.log")
+        env = self.appbuilder_env(rtt) if s == "appbuilder" else self.env
+        return WarmProcess(self.helpers, argv, env, params, self.workdir / f"warm-{s}-{rtt_key(rtt)}.log")
 
     # ---- the run ---------------------------------------------------------------------------
 

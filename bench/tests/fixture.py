@@ -79,5 +79,62 @@ def results(**kw):
         "sizes": {"binary": {"path": "dist/ims-action", "bytes": 2_470_000, "stripped_bytes": 2_470_000,
                              "elf64": True, "stripped": True, "static": True},
                   "zip": {"path": "dist/ims-action.zip", "bytes": 1_300_000}, "node_modules_bytes": 132 * 2**20},
+        "store": store(),
+        "release": release(),
     }
     return res
+
+
+def store_run(adobe_state_loop_tokens=1, redis_hit_ms=6.6, memory_hit_ms=5.3):
+    """One document as examples/store-bench.rs prints it (20 containers × 50 activations)."""
+    def burst(tokens_one, tokens_loop, store_reqs):
+        return {"one_shot": {"containers": 20, "ok": 20, "token_requests": tokens_one, "store_requests": store_reqs,
+                             "wall_ms": 368.8},
+                "actionloop": {"containers": 20, "activations": 1000, "ok": 1000, "token_requests": tokens_loop,
+                               "store_requests_cold": store_reqs, "store_requests_per_warm_activation": 0.0}}
+
+    def hit(ms, reqs, shared=True):
+        return {"from": "the shared store (cold TMPDIR)" if shared else "the container's own file", "samples": 30,
+                "median_ms": ms, "p90_ms": ms + 3, "token_requests": 1, "store_requests_per_activation": reqs}
+
+    def fail(ms, added):
+        return {"samples": 15, "ok": 15, "median_ms": ms, "p90_ms": ms + 5, "max_ms": ms + 10,
+                "added_median_ms": added, "token_requests": 15}
+    return {"binary": "dist/ims-action", "ims_latency_ms": 300, "state_latency_ms": 20,
+            "cold_burst": {"memory": burst(20, 20, 0), "redis": burst(1, 1, 216),
+                           "adobe-state": burst(1, adobe_state_loop_tokens, 217),
+                           "adobe-state+20ms": burst(1, 1, 206)},
+            "warm_hit_one_shot": {"memory": hit(memory_hit_ms, 0.0, shared=False), "redis": hit(redis_hit_ms, 1.19),
+                                  "adobe-state": hit(6.7, 1.23), "adobe-state+20ms": hit(29.5, 1.23)},
+            "failing_store": {"none": fail(5.8, 0.0), "redis refused": fail(6.5, 0.7), "redis hung": fail(191.0, 185.2),
+                              "adobe-state 503": fail(100.5, 94.7), "adobe-state hung": fail(192.0, 186.3)}}
+
+
+def store():
+    from imsbench.store import summarize
+    runs = [store_run(), store_run(adobe_state_loop_tokens=2, redis_hit_ms=7.0, memory_hit_ms=5.5)]
+    return {"config": {"runs": 2, "containers": 20, "activations": 50, "samples": 30, "ims_latency_ms": 300,
+                       "state_latency_ms": 20, "seconds": 30},
+            "runs": runs, "summary": summarize(runs)}
+
+
+def release(before_ms=1.2, after_ms=1.5, wan=True):
+    from imsbench.release import compare
+    def measured(a, b):
+        return {"samples": {"before": [{"round": i, "ms": a + i * 0.01, "maxrss_kb": 2100, "token_requests": 1}
+                                       for i in range(10)],
+                            "after": [{"round": i, "ms": b + i * 0.01, "maxrss_kb": 3400, "token_requests": 1}
+                                      for i in range(10)]},
+                "failures": {"before": 0, "after": 0}, "token_count_off": {"before": 0, "after": 0}}
+    size = {"elf64": True, "stripped": True, "static": True, "interp": False, "needed": 0}
+    out = {"before": {"path": "/x/before", "source": "built from git cf51052 (its scripts/build-static.sh)",
+                      "why": None, "commit": {"commit": "cf51052" + "0" * 33, "short": "cf51052",
+                                              "date": "2026-11-22", "subject": "Parsed-key cache"}},
+           "after": {"path": "/x/after"}, "config": {"pairs": 10, "wan_pairs": 10, "warmup": 1},
+           "sizes": {"before": {"path": "/x/before", "bytes": 2_466_760, "stripped_bytes": 2_466_760, **size},
+                     "after": {"path": "dist/ims-action", "bytes": 2_946_184, "stripped_bytes": 2_946_184, **size}},
+           "loopback": compare(measured(before_ms, after_ms)),
+           "loopback_jwt": compare(measured(before_ms * 2, after_ms * 2))}
+    if wan:
+        out["wan"] = compare(measured(308.0, 309.0)) | {"rtt_ms": 50.0}
+    return out

@@ -5,7 +5,8 @@ import json
 import struct
 import unittest
 
-from imsbench import build, cli, flows, netns, sizes
+from imsbench import build, cli, flows, launcher, netns, sizes
+from imsbench.errors import BenchError
 
 
 class Flows(unittest.TestCase):
@@ -83,6 +84,20 @@ class Options(unittest.TestCase):
         log = "noise\ndelay_line: 41696 packets forwarded, 0 dropped, 159 sent over 100 us late\n"
         self.assertEqual(netns.parse_counts(log), {"forwarded": 41696, "dropped": 0, "late": 159})
         self.assertEqual(netns.parse_counts("killed"), {})
+
+
+class LauncherSeal(unittest.TestCase):
+    def test_each_action_binds_its_params_through_the_env_file(self):
+        yml, env = launcher.manifest({"aem-quota-rtt0": {"IMS_BASE_URL": "https://10.77.0.10:1", "OPERATION": "aem-quota"},
+                                      "aem-quota-rtt50": {"IMS_BASE_URL": "https://10.77.0.14:1"}})
+        self.assertIn("      aem-quota-rtt0:\n        inputs:\n          IMS_BASE_URL: $A0_IMS_BASE_URL\n", yml)
+        self.assertIn("          IMS_BASE_URL: $A1_IMS_BASE_URL\n", yml)
+        self.assertNotIn("10.77", yml, "values live in the .env file only")
+        self.assertEqual(env.splitlines()[0], 'A0_IMS_BASE_URL="https://10.77.0.10:1"')
+
+    def test_a_value_that_does_not_fit_one_line_is_refused(self):
+        with self.assertRaises(BenchError):
+            launcher.manifest({"a": {"JWT_PRIVATE_KEY": "-----BEGIN\nx"}})
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ class Formats(unittest.TestCase):
             self.assertEqual(f(None), "–")
             self.assertEqual(f(float("nan")), "–")
         self.assertEqual(fmt.esc('a<b & "c">'), "a&lt;b &amp; &quot;c&quot;&gt;")
+        self.assertEqual([fmt.signed_ms(x) for x in (1.4, -0.7, 0.0, -184.2)], ["+1.40", "−0.70", "+0.00", "−184"])
 
 
 class Derived(unittest.TestCase):
