@@ -639,3 +639,73 @@ fn a_kept_connection_the_server_closed_is_replaced_not_a_failure() {
     assert_eq!((stats.failures, stats.hits), (0, 1), "{stats:?}");
     assert_eq!(w.emu.tokens_issued(&w.demo.jwt.client_id), 1);
 }
+
+/// The health view shows what the shared store holds for each credential (never the token):
+/// nothing before the first fetch, the entry's expiry once a container stored one (seen by a
+/// container whose memory is empty), and in words when the store does not answer.
+#[test]
+fn health_reports_the_shared_stores_entry_without_the_token() {
+    let w = World::new();
+    let redis = RedisServer::start();
+    let health = |params: Value| with(params, json!({"OPERATION": "health"}));
+    let token_of = |result: &Value| {
+        assert_eq!(status(result), 200, "{result}");
+        result["body"]["credentials"][0]["token"].clone()
+    };
+    let oauth = stored(w.oauth(), &redis.url());
+
+    let before = token_of(&w.call(&container(&w), health(oauth.clone())));
+    assert_eq!(
+        before,
+        json!({"memory": {"present": false}, "store": {"kind": "redis", "present": false}})
+    );
+    assert_eq!(w.emu.tokens_issued(&client(&w)), 0);
+
+    assert_eq!(status(&w.call(&container(&w), oauth.clone())), 200);
+    let fresh = container(&w);
+    let after = w.call(&fresh, health(oauth.clone()));
+    let token = token_of(&after);
+    assert_eq!(token["memory"], json!({"present": false}), "{token}");
+    assert_eq!(token["store"]["kind"], "redis");
+    assert_eq!(token["store"]["present"], true, "{token}");
+    let expires = token["store"]["expires_at"].as_str().unwrap_or("");
+    assert!(expires.len() == 20 && expires.ends_with('Z'), "{token}");
+    // Looking is not using: no hit counted, no token taken into memory, IMS not asked.
+    assert_eq!(fresh.shared_stores().stats().hits, 0);
+    assert_eq!(w.emu.tokens_issued(&client(&w)), 1);
+    let text = after.to_string();
+    for t in tokens_sent(&w) {
+        assert!(!text.contains(&t), "the token came back: {text}");
+    }
+    // The same container's memory, after a call, and the store agree on the expiry.
+    assert_eq!(status(&w.call(&fresh, oauth.clone())), 200);
+    let both = token_of(&w.call(&fresh, health(oauth.clone())));
+    assert_eq!(
+        both["memory"]["expires_at"], both["store"]["expires_at"],
+        "{both}"
+    );
+
+    // Without a store: null. A developer token is never shared: null as well.
+    assert_eq!(
+        token_of(&w.call(&container(&w), health(w.oauth())))["store"],
+        Value::Null
+    );
+    let dev = stored(w.dev_token(), &redis.url());
+    assert_eq!(
+        token_of(&w.call(&container(&w), health(dev)))["store"],
+        Value::Null
+    );
+
+    let mut redis = redis;
+    redis.kill();
+    let down = token_of(&w.call(&container(&w), health(oauth.clone())));
+    assert_eq!(down["store"]["kind"], "redis");
+    assert_eq!(down["store"]["present"], false);
+    assert!(
+        down["store"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did not answer"),
+        "{down}"
+    );
+}

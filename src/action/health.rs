@@ -19,6 +19,7 @@ use crate::error::{Error, Service};
 use crate::http::Budget;
 use crate::params::{InputCheck, Kind, Params};
 use crate::time;
+use crate::token::store::envelope::Envelope;
 use crate::token::{AccessToken, CacheKey};
 
 use super::{Action, web};
@@ -192,7 +193,10 @@ fn credential(
         }
         (true, ..) => failed_check(&Error::Internal("the credential did not parse".into())),
     };
-    report.put("token", token_state(action, key.as_ref()));
+    report.put(
+        "token",
+        token_state(action, params, creds.as_ref(), activation, budget),
+    );
     report.put("check", check);
     let checked = match (creds, outcome) {
         (Some(creds), Some(outcome)) => Some((creds, outcome)),
@@ -353,10 +357,20 @@ fn failed_check(e: &Error) -> Value {
     json!({"ok": false, "status": e.status_code(), "error": e.to_string()})
 }
 
-/// The cached token's times in this process (never the token). `store` stays null until a
-/// shared token store exists.
-fn token_state(action: &Action, key: Option<&CacheKey>) -> Value {
-    let memory = match key.and_then(|k| action.tokens.peek(k, action.clock.now_ms())) {
+/// The cached token's times in this process and, when a shared token store is configured, in
+/// the store (never the token).
+fn token_state(
+    action: &Action,
+    params: &Params,
+    creds: Option<&Credentials>,
+    activation: &Activation,
+    budget: &Budget,
+) -> Value {
+    let key = creds.map(Credentials::cache_key);
+    let memory = match key
+        .as_ref()
+        .and_then(|k| action.tokens.peek(k, action.clock.now_ms()))
+    {
         Some(t) => json!({
             "present": true,
             "obtained_at": datetime_ms(t.obtained_at_ms),
@@ -364,7 +378,43 @@ fn token_state(action: &Action, key: Option<&CacheKey>) -> Value {
         }),
         None => json!({"present": false}),
     };
-    json!({"memory": memory, "store": null})
+    let store = match (creds, &key) {
+        (Some(creds), Some(key)) => store_state(action, params, creds, key, activation, budget),
+        _ => Value::Null,
+    };
+    json!({"memory": memory, "store": store})
+}
+
+/// The shared store's entry for the credential: null when no store is configured (or a
+/// developer token, which is never shared).
+fn store_state(
+    action: &Action,
+    params: &Params,
+    creds: &Credentials,
+    key: &CacheKey,
+    activation: &Activation,
+    budget: &Budget,
+) -> Value {
+    let Some(mut store) = action.token_store(params, creds, activation, budget) else {
+        return Value::Null;
+    };
+    let Some(env) = Envelope::new(key) else {
+        return Value::Null;
+    };
+    let kind = store.kind();
+    match store.peek(&env) {
+        Some(Some(t)) => json!({
+            "kind": kind,
+            "present": true,
+            "expires_at": datetime_ms(t.expires_at_ms),
+        }),
+        Some(None) => json!({"kind": kind, "present": false}),
+        None => json!({
+            "kind": kind,
+            "present": false,
+            "error": "the token store did not answer in time; activations use memory and IMS until it does",
+        }),
+    }
 }
 
 /// The content-requests quota with the active credential's token, when it can ask for it (not

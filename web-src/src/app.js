@@ -117,7 +117,8 @@ function card (credential, checked) {
     : 'none cached in this container'))
   const store = credential.token && credential.token.store
   if (store) {
-    details.push(...row(`Token in ${store.kind}`, store.present ? `expires ${when(store.expires_at)}` : 'none'))
+    const text = store.present ? `expires ${when(store.expires_at)}` : (store.error || 'none')
+    details.push(...row(`Token in the shared store (${store.kind})`, text))
   }
   const check = credential.check
   let checkText = checked ? 'not checked' : 'not checked yet'

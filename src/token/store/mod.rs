@@ -93,6 +93,8 @@ struct Counters {
 /// One configured store and its health.
 struct Shared {
     backend: Box<dyn Backend>,
+    /// `redis` or `adobe-state`.
+    kind: &'static str,
     /// `redis://host:port/db` or `adobe-state:<region>` (never a password).
     describe: String,
     needs_auth: bool,
@@ -254,21 +256,26 @@ impl SharedStores {
     }
 
     fn make(&self, setting: Setting) -> Result<Option<Shared>, &'static str> {
-        let (backend, describe, needs_auth): (Box<dyn Backend>, String, bool) = match setting {
+        let (backend, kind, describe, needs_auth): (Box<dyn Backend>, _, String, bool) = match setting {
             Setting::Local => return Ok(None),
-            Setting::Redis(url) => (Box::new(redis::RedisStore::new(&url)?), url.display(), false),
+            Setting::Redis(url) => {
+                let backend = Box::new(redis::RedisStore::new(&url)?);
+                (backend, "redis", url.display(), false)
+            }
             Setting::AdobeState { region } => {
                 let base = adobe_state::base_url(region, self.state_endpoint.as_deref(), self.in_runtime)?;
                 let describe = match &self.state_endpoint {
                     Some(_) => format!("adobe-state at {base}"),
                     None => format!("adobe-state:{region}"),
                 };
-                (Box::new(adobe_state::StateStore::new(base)), describe, true)
+                let backend = Box::new(adobe_state::StateStore::new(base));
+                (backend, "adobe-state", describe, true)
             }
         };
         log::debug!("token store: {describe}");
         Ok(Some(Shared {
             backend,
+            kind,
             describe,
             needs_auth,
             down_until: Mutex::new(None),
@@ -373,6 +380,19 @@ impl Session<'_> {
                 None
             }
         }
+    }
+
+    /// `redis` or `adobe-state`.
+    pub fn kind(&self) -> &'static str {
+        self.shared.kind
+    }
+
+    /// What the store holds for `env`, for the health view: `Some(Some(token))` when an entry
+    /// sealed by this credential is there (fresh or not), `Some(None)` when none is, `None` when
+    /// the store did not answer. Not a hit: nothing is counted or used.
+    pub fn peek(&mut self, env: &Envelope) -> Option<Option<AccessToken>> {
+        let stored = self.op(None, false, |b, c| b.get(&env.name, c))?;
+        Some(stored.and_then(|bytes| env.open(&bytes).ok()))
     }
 
     /// The token stored for `env`, if fresh and not `refused`.
