@@ -210,6 +210,20 @@ pub fn certificate_pem(key: &TestKey, not_before_unix: i64, not_after_unix: i64)
     }
 }
 
+/// A self-signed certificate for the DNS `names` and its P-256 private key, both PEM: what a
+/// TLS server of a test (redis-server, say) is started with. Clients trust the certificate
+/// itself.
+///
+/// # Panics
+/// If a name is not a valid DNS name or key generation fails.
+pub fn tls_server_pem(names: &[&str]) -> (String, String) {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    match rcgen::generate_simple_self_signed(names) {
+        Ok(c) => (c.cert.pem(), c.signing_key.serialize_pem()),
+        Err(e) => panic!("a self-signed TLS certificate: {e}"),
+    }
+}
+
 /// A P-256 private key as PKCS#8 PEM, for "this is not an RSA key" tests.
 ///
 /// # Panics
@@ -283,5 +297,8 @@ mod tests {
         )
         .unwrap();
         ring::signature::Ed25519KeyPair::from_pkcs8(&fixtures::pem_der(&ed25519_pkcs8_pem())).unwrap();
+        let (cert, key) = tls_server_pem(&["localhost"]);
+        assert_eq!(fixtures::pem_label(&cert), "CERTIFICATE");
+        assert_eq!(fixtures::pem_label(&key), "PRIVATE KEY");
     }
 }
