@@ -196,6 +196,43 @@ fn two_processes_share_one_token_through_a_private_file() {
     }
 }
 
+/// A token a process left in the file that has since expired for IMS and the API (the
+/// emulator's clock moves; the processes run on the system clock, which does not): the next
+/// process gets the 401, fetches once, and leaves the new token for the one after.
+#[test]
+fn a_cached_token_that_expired_upstream_is_replaced_in_the_file() {
+    let w = World::new();
+    let tmp = TmpDir::new();
+    let client = w.env["OAUTHS2S_CLIENT_ID"].clone();
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 60_000));
+    assert_eq!(status(&last_line(&out)), 200);
+    let first = std::fs::read(&tmp.cache_files()[0]).unwrap();
+
+    w.emu.advance_clock(Duration::from_secs(25 * 3600));
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 60_000));
+    assert_eq!(
+        status(&last_line(&out)),
+        200,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the cached token"));
+    assert_eq!(w.emu.tokens_issued(&client), 2);
+    let files = tmp.cache_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_ne!(
+        std::fs::read(&files[0]).unwrap(),
+        first,
+        "the new token replaced the old"
+    );
+
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 60_000));
+    assert_eq!(status(&last_line(&out)), 200);
+    assert_eq!(w.emu.tokens_issued(&client), 2);
+    // Each API saw: a good call, the refused one and its retry, a good call.
+    assert_eq!(w.emu.request_count("/adobe/stats"), 4);
+}
+
 #[test]
 fn a_corrupt_cache_file_is_ignored() {
     let w = World::new();
