@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adobe_emulator::{Fault, keys};
+use adobe_emulator::{Fault, fixtures, keys};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::*;
@@ -78,51 +78,6 @@ impl Case {
         self.faults.push((path, fault, count));
         self
     }
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-/// The PEM with one byte flipped three quarters into its DER: inside dP, a CRT part that ring
-/// does not check when parsing, so the key parses and then cannot sign.
-fn damaged_crt(pem_text: &str) -> String {
-    let label = pem_text
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("-----BEGIN "))
-        .and_then(|l| l.strip_suffix("-----"))
-        .expect("a PEM");
-    let body: String = pem_text.lines().filter(|l| !l.starts_with("-----")).collect();
-    let mut der = STANDARD.decode(body).expect("base64");
-    let at = der.len() * 3 / 4;
-    der[at] ^= 0x01;
-    pem(label, &der)
-}
-
-fn ec_key() -> String {
-    let rng = ring::rand::SystemRandom::new();
-    let doc = ring::signature::EcdsaKeyPair::generate_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        &rng,
-    )
-    .expect("EC key");
-    pem("PRIVATE KEY", doc.as_ref())
-}
-
-fn ed25519_key() -> String {
-    let rng = ring::rand::SystemRandom::new();
-    let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("Ed25519 key");
-    pem("PRIVATE KEY", doc.as_ref())
 }
 
 /// The AEM service credentials of the demo as an object.
@@ -360,12 +315,17 @@ fn cases(w: &World) -> Vec<Case> {
     );
     t.params(
         "key: a damaged CRT part (parses, cannot sign)",
-        key(&damaged_crt(pkcs8)),
+        key(&fixtures::damaged_dp_pem(pkcs8)),
         400,
         "'JWT_PRIVATE_KEY'",
     );
-    t.params("key: EC", key(&ec_key()), 400, "EC key");
-    t.params("key: Ed25519", key(&ed25519_key()), 400, "'JWT_PRIVATE_KEY'");
+    t.params("key: EC", key(&keys::ec_pkcs8_pem()), 400, "EC key");
+    t.params(
+        "key: Ed25519",
+        key(&keys::ed25519_pkcs8_pem()),
+        400,
+        "'JWT_PRIVATE_KEY'",
+    );
     t.params(
         "key: RSA 1024 bits",
         key(&keys::rsa(1024).pkcs8_pem),
@@ -380,7 +340,7 @@ fn cases(w: &World) -> Vec<Case> {
     );
     t.params(
         "key: encrypted",
-        key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0w\n-----END ENCRYPTED PRIVATE KEY-----\n"),
+        key(&fixtures::encrypted_pkcs8_pem()),
         400,
         "'JWT_PRIVATE_KEY'",
     );
@@ -424,14 +384,16 @@ fn cases(w: &World) -> Vec<Case> {
     t.params(
         "AEM JSON: a privateKey with a damaged CRT part",
         aem_with(w, |c| {
-            c["integration"]["privateKey"] = json!(damaged_crt(&w.demo.jwt_key.pkcs1_pem))
+            c["integration"]["privateKey"] = json!(fixtures::damaged_dp_pem(&w.demo.jwt_key.pkcs1_pem))
         }),
         400,
         "'AEM_SERVICE_CREDENTIALS'",
     );
     t.params(
         "AEM JSON: an EC privateKey",
-        aem_with(w, |c| c["integration"]["privateKey"] = json!(ec_key())),
+        aem_with(w, |c| {
+            c["integration"]["privateKey"] = json!(keys::ec_pkcs8_pem())
+        }),
         400,
         "EC key",
     );

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adobe_emulator::Fault;
 use common::*;
@@ -157,22 +157,15 @@ fn the_deadline_from_the_environment_is_honoured() {
     assert_eq!(status(&r), 504, "{r}");
     assert_eq!(w.emu.request_count("/"), 0);
 
-    // 2.5 s away while IMS takes 10 s: a 504 naming IMS, answered well before the deadline.
+    // 2.5 s away while IMS takes 10 s: a 504 naming IMS, after the one attempt that fitted.
     w.emu
         .inject_fault("/ims", Fault::Delay(Duration::from_secs(10)), 1);
-    let deadline = now_ms() + 2_500;
-    let started = Instant::now();
-    let out = run_params(&w.oauth(), &env(&w, &tmp.0, deadline));
-    let answered = now_ms();
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 2_500));
     let r = last_line(&out);
     assert_eq!(status(&r), 504, "{r}");
-    assert!(message(&r).contains("IMS"), "{r}");
-    assert!(
-        answered + 500 <= deadline,
-        "answered {} ms before the deadline ({} ms after start)",
-        deadline as i64 - answered as i64,
-        started.elapsed().as_millis()
-    );
+    assert!(message(&r).contains("IMS did not answer in time"), "{r}");
+    assert_eq!(w.emu.request_count("/ims"), 1);
+    assert_eq!(w.emu.request_count("/adobe"), 0);
 }
 
 #[test]
@@ -201,6 +194,43 @@ fn two_processes_share_one_token_through_a_private_file() {
         let text = std::fs::read_to_string(f).unwrap();
         assert!(!text.contains(w.env["OAUTHS2S_CLIENT_SECRET"].as_str()));
     }
+}
+
+/// A token a process left in the file that has since expired for IMS and the API (the
+/// emulator's clock moves; the processes run on the system clock, which does not): the next
+/// process gets the 401, fetches once, and leaves the new token for the one after.
+#[test]
+fn a_cached_token_that_expired_upstream_is_replaced_in_the_file() {
+    let w = World::new();
+    let tmp = TmpDir::new();
+    let client = w.env["OAUTHS2S_CLIENT_ID"].clone();
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 60_000));
+    assert_eq!(status(&last_line(&out)), 200);
+    let first = std::fs::read(&tmp.cache_files()[0]).unwrap();
+
+    w.emu.advance_clock(Duration::from_secs(25 * 3600));
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 60_000));
+    assert_eq!(
+        status(&last_line(&out)),
+        200,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the cached token"));
+    assert_eq!(w.emu.tokens_issued(&client), 2);
+    let files = tmp.cache_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_ne!(
+        std::fs::read(&files[0]).unwrap(),
+        first,
+        "the new token replaced the old"
+    );
+
+    let out = run_params(&w.oauth(), &env(&w, &tmp.0, now_ms() + 60_000));
+    assert_eq!(status(&last_line(&out)), 200);
+    assert_eq!(w.emu.tokens_issued(&client), 2);
+    // Each API saw: a good call, the refused one and its retry, a good call.
+    assert_eq!(w.emu.request_count("/adobe/stats"), 4);
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use adobe_emulator::Fault;
+use adobe_emulator::{Fault, fixtures};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::*;
@@ -63,10 +63,9 @@ impl Secrets {
 
     /// Each base64 body line of a PEM block (short last lines are too common to search for).
     fn add_pem_body(&mut self, label: &str, pem: &str) {
-        let lines: Vec<&str> = pem
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+        let lines: Vec<&str> = fixtures::pem_body_lines(pem)
+            .into_iter()
+            .filter(|l| l.len() >= 16)
             .collect();
         assert!(lines.len() >= 10, "{label}: not a PEM key");
         for (i, line) in lines.into_iter().enumerate() {

@@ -6,11 +6,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use adobe_emulator::{JwtClient, keys};
+use adobe_emulator::{JwtClient, fixtures, keys};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
 use ims_action::Activation;
+use ims_action::access_token::payload_expiry_ms;
+use ims_action::time::Clock;
 use ims_action::token::{CacheKey, TokenCache};
 use serde_json::{Value, json};
 
@@ -49,17 +51,6 @@ fn expected_metascopes(w: &World) -> BTreeSet<String> {
         format!("{base}/s/ent_dataservices_sdk"),
     ]
     .into()
-}
-
-/// Base64 wrapped at `width` columns with `\n`.
-fn wrapped(text: &str, width: usize) -> String {
-    STANDARD
-        .encode(text)
-        .as_bytes()
-        .chunks(width)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]
@@ -233,21 +224,14 @@ fn wrong_iss_or_sub_or_secret_are_502s_quoting_ims() {
 fn every_pasted_shape_of_the_key_works() {
     let w = World::new();
     let key = &w.demo.jwt_key;
-    let mut shapes = Vec::new();
-    for pem in [&key.pkcs1_pem, &key.pkcs8_pem] {
-        shapes.push(pem.clone());
-        shapes.push(pem.replace('\n', "\r\n"));
-        shapes.push(pem.replace('\n', "\\n"));
-        shapes.push(pem.replace('\n', "\\r\\n"));
-        shapes.push(STANDARD.encode(pem));
-        shapes.push(wrapped(pem, 76));
-        shapes.push(wrapped(pem, 64).replace('\n', "\r\n"));
-        shapes.push(STANDARD.encode(pem.replace('\n', "\r\n")));
-    }
+    let shapes: Vec<(&str, String)> = [&key.pkcs1_pem, &key.pkcs8_pem]
+        .into_iter()
+        .flat_map(|pem| fixtures::pasted_shapes(pem))
+        .collect();
     let action = w.action();
-    for (i, shape) in shapes.iter().enumerate() {
+    for (i, (name, shape)) in shapes.iter().enumerate() {
         let r = w.call(&action, with(report(&w), json!({ "JWT_PRIVATE_KEY": shape })));
-        assert_eq!(status(&r), 200, "shape {i}: {r}");
+        assert_eq!(status(&r), 200, "shape {i} ({name}): {r}");
     }
     // Every shape is a different key text, so a different cache entry: one exchange each,
     // each one signed correctly.
@@ -293,31 +277,10 @@ fn a_3072_bit_key_of_another_client_works() {
     assert!(message(&r).contains("invalid_signature"), "{r}");
 }
 
-/// Every 16-character window of every base64 line of `pem`.
-fn key_fragments(pem: &str) -> Vec<String> {
-    pem.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .flat_map(|l| {
-            let chars: Vec<char> = l.chars().collect();
-            chars
-                .windows(16.min(chars.len()))
-                .map(|w| w.iter().collect::<String>())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 #[test]
 fn unusable_keys_are_a_400_naming_the_input_with_a_reason_and_no_key_material() {
     let w = World::new();
-    let random: Vec<u8> = (0..600u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let encrypted = format!(
-        "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n",
-        wrapped_bytes(&random)
-    );
+    let encrypted = fixtures::encrypted_pkcs8_pem();
     let ec = keys::ec_pkcs8_pem();
     let small = keys::rsa(1024);
     let pkcs8 = &w.demo.jwt_key.pkcs8_pem;
@@ -353,7 +316,7 @@ fn unusable_keys_are_a_400_naming_the_input_with_a_reason_and_no_key_material() 
         assert!(m.starts_with("invalid parameter 'JWT_PRIVATE_KEY': "), "{m}");
         assert!(m.contains(reason), "{m:?} should say {reason:?}");
         for pem in [text.as_str(), &encrypted, &ec, &small.pkcs1_pem, pkcs8] {
-            for fragment in key_fragments(pem) {
+            for fragment in fixtures::key_fragments(pem) {
                 assert!(!m.contains(&fragment), "key material in: {m}");
             }
         }
@@ -371,16 +334,6 @@ fn unusable_keys_are_a_400_naming_the_input_with_a_reason_and_no_key_material() 
         0,
         "nothing is sent with an unusable key"
     );
-}
-
-fn wrapped_bytes(bytes: &[u8]) -> String {
-    STANDARD
-        .encode(bytes)
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 // ---- expiry: /ims/exchange/jwt says milliseconds ------------------------------------------
@@ -418,6 +371,8 @@ fn the_token_command_reports_the_exchanges_lifetime_in_seconds() {
     let params = temp_path("params.json");
     std::fs::write(&params, report(&w).to_string()).unwrap();
     let env = w.env_file();
+    // The process runs on the system clock: bracket what it prints by the time it took.
+    let before = Clock::system().now_unix();
     let out = run_bin(
         &[
             "token",
@@ -429,10 +384,12 @@ fn the_token_command_reports_the_exchanges_lifetime_in_seconds() {
         &[],
         None,
     );
+    let took = Clock::system().now_unix() - before;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v = last_line(&out);
-    let expires_in = v["expires_in"].as_u64().unwrap_or(0);
-    assert!((590..=600).contains(&expires_in), "{v}");
+    // Read as seconds, 600,000 would be capped by the 24 h payload: 86,399.
+    let expires_in = v["expires_in"].as_i64().unwrap_or(0);
+    assert!((600 - took - 1..=600).contains(&expires_in), "{v}");
     assert_eq!(w.emu.tokens_issued(&w.env["JWT_CLIENT_ID"]), 1);
     let _ = std::fs::remove_file(params);
     let _ = std::fs::remove_file(env);
@@ -441,17 +398,18 @@ fn the_token_command_reports_the_exchanges_lifetime_in_seconds() {
 #[test]
 fn jwt_the_earlier_of_expires_in_and_the_payload_wins() {
     let w = World::new();
-    let action = w.action();
+    let action = w.action().with_clock(Clock::held(w.emu.now_ms()));
     let activation = Activation::default();
     // The payload says 20 minutes, the response an hour.
     w.emu
         .set_token_lifetime(Duration::from_secs(3600), Duration::from_secs(20 * 60));
     let t = action.access_token(report(&w), &activation).unwrap();
+    // The action's clock is held at the emulator's time when the test began; IMS stamped the
+    // payload a few ms later, so its expiry is exactly what the action took.
+    let from_payload = payload_expiry_ms(t.token.expose()).unwrap();
+    assert_eq!(t.expires_at_ms, from_payload);
     let life = t.expires_at_ms - t.obtained_at_ms;
-    assert!(
-        (20 * 60 * 1000 - 5_000..=20 * 60 * 1000).contains(&life),
-        "{life} ms"
-    );
+    assert!((20 * 60 * 1000..60 * 60 * 1000).contains(&life), "{life} ms");
     // The response says 20 minutes, the payload an hour (another key text: a new cache entry).
     w.emu
         .set_token_lifetime(Duration::from_secs(20 * 60), Duration::from_secs(3600));

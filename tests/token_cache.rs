@@ -9,6 +9,8 @@ use std::time::Duration;
 use adobe_emulator::{Fault, OAuthClient};
 use common::*;
 use ims_action::Activation;
+use ims_action::access_token::payload_expiry_ms;
+use ims_action::time::Clock;
 use serde_json::json;
 
 fn client(w: &World) -> String {
@@ -225,32 +227,57 @@ fn a_token_expired_upstream_is_replaced() {
     assert_eq!(w.emu.request_count("/content"), 4);
 }
 
-/// The response says 24 h but the token's own payload says 4 s (or the other way round): the
-/// action must go by the earlier, refreshing at half-life (2 s) without ever sending a token
-/// the API would refuse.
+/// The response says 24 h but the token's own payload says 10 minutes (or the other way round):
+/// the action must go by the earlier, refreshing at half-life (5 minutes, before the usual 10
+/// minutes early) without ever sending a token the API would refuse. The action's clock is held
+/// and moved together with the emulator's; the real time a test takes (milliseconds, seconds on
+/// a loaded machine) is small beside those minutes.
 #[test]
 fn the_earlier_expiry_wins() {
     for (http, payload) in [
-        (Duration::from_secs(86_400), Duration::from_secs(4)),
-        (Duration::from_secs(4), Duration::from_secs(86_400)),
+        (Duration::from_secs(86_400), Duration::from_secs(600)),
+        (Duration::from_secs(600), Duration::from_secs(86_400)),
     ] {
         let w = World::new();
         w.emu.set_token_lifetime(http, payload);
-        let a = w.action();
+        let clock = Clock::held(w.emu.now_ms());
+        let a = w.action().with_clock(clock.clone());
         let token = a
             .access_token(w.oauth(), &Activation::default())
             .expect("a token");
+        // Held, so the token was obtained exactly at the clock's time; the payload's expiry is
+        // on the emulator's clock, which has moved on by the few ms the request took.
+        assert_eq!(token.obtained_at_ms, clock.now_ms());
+        let from_http = token.obtained_at_ms + http.as_millis() as u64;
+        let from_payload = payload_expiry_ms(token.token.expose()).expect("an IMS token carries its expiry");
+        assert_eq!(
+            token.expires_at_ms,
+            from_http.min(from_payload),
+            "http {http:?}, payload {payload:?}"
+        );
         let lifetime = token.expires_at_ms - token.obtained_at_ms;
         assert!(
-            (3_000..=4_000).contains(&lifetime),
-            "http {http:?}, payload {payload:?}: lifetime {lifetime} ms"
+            (600_000..86_400_000 / 2).contains(&lifetime),
+            "http {http:?}, payload {payload:?}: lifetime {lifetime} ms, not the 10 minutes"
         );
         assert_eq!(token.refresh_at_ms(), token.expires_at_ms - lifetime / 2);
         assert_eq!(w.emu.tokens_issued(&client(&w)), 1);
 
         assert_eq!(status(&w.call(&a, w.oauth())), 200);
         assert_eq!(w.emu.tokens_issued(&client(&w)), 1, "still fresh");
-        std::thread::sleep(Duration::from_millis(2_300));
+        // Just before half-life: still fresh. Just after: refreshed before the API (on the
+        // emulator's clock, moved alike) would refuse it.
+        let to_refresh = Duration::from_millis(token.refresh_at_ms() - clock.now_ms());
+        clock.advance(to_refresh - Duration::from_millis(1));
+        w.emu.advance_clock(to_refresh - Duration::from_millis(1));
+        assert_eq!(status(&w.call(&a, w.oauth())), 200);
+        assert_eq!(
+            w.emu.tokens_issued(&client(&w)),
+            1,
+            "fresh until its refresh time"
+        );
+        clock.advance(Duration::from_millis(1));
+        w.emu.advance_clock(Duration::from_millis(1));
         let r = w.call(&a, w.oauth());
         assert_eq!(status(&r), 200, "{r}");
         assert_eq!(
@@ -259,7 +286,7 @@ fn the_earlier_expiry_wins() {
             "refreshed by the earlier clock"
         );
         // Refreshed before the API refused anything: one API request per call.
-        assert_eq!(w.emu.request_count("/adobe/stats"), 2);
+        assert_eq!(w.emu.request_count("/adobe/stats"), 3);
     }
 }
 
@@ -268,14 +295,13 @@ fn the_earlier_expiry_wins() {
 #[test]
 fn a_day_long_token_is_refreshed_ten_minutes_early() {
     let w = World::new();
+    // Held at the emulator's time, which moves on while IMS answers: the payload (24 h from
+    // then) ends after what the response says (86,399 s from the held time), which wins.
     let token = w
         .action()
+        .with_clock(Clock::held(w.emu.now_ms()))
         .access_token(w.oauth(), &Activation::default())
         .expect("a token");
-    let lifetime = token.expires_at_ms - token.obtained_at_ms;
-    assert!(
-        (86_390_000..=86_400_000).contains(&lifetime),
-        "lifetime {lifetime} ms"
-    );
+    assert_eq!(token.expires_at_ms - token.obtained_at_ms, 86_399_000);
     assert_eq!(token.expires_at_ms - token.refresh_at_ms(), 10 * 60 * 1000);
 }

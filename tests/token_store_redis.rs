@@ -577,9 +577,8 @@ fn a_setting_that_does_not_parse_falls_back_to_memory_and_is_logged_once_unquote
 #[test]
 fn rediss_with_the_operators_ca() {
     let w = World::new();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert_pem = cert.cert.pem();
-    let redis = RedisServer::start_tls(&cert_pem, &cert.signing_key.serialize_pem());
+    let (cert_pem, key_pem) = adobe_emulator::keys::tls_server_pem(&["localhost"]);
+    let redis = RedisServer::start_tls(&cert_pem, &key_pem);
     let ca_file = temp_path("ca.pem");
     std::fs::write(&ca_file, &cert_pem).unwrap();
     let ca = ca_file.to_string_lossy().into_owned();

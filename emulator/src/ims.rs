@@ -374,15 +374,9 @@ pub(crate) mod tests {
     const TECH: &str = "TECH1@techacct.adobe.com";
     const IMS: &str = "https://ims-na1.adobelogin.com";
 
-    /// PKCS#8 DER of a PEM.
-    pub(crate) fn pem_der(pem: &str) -> Vec<u8> {
-        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
-    }
-
     /// Signs `claims` as an RS256 JWT with the 2048-bit test key.
     pub(crate) fn sign(claims: &Value, key: &keys::TestKey) -> String {
-        let pair = RsaKeyPair::from_pkcs8(&pem_der(&key.pkcs8_pem)).unwrap();
+        let pair = RsaKeyPair::from_pkcs8(&key.pkcs8_der()).unwrap();
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#),

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use ring::rand::{SecureRandom, SystemRandom};
-use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use rsa::pkcs1::{DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+
+use crate::fixtures;
 
 /// An RSA key pair in the encodings the action has to read.
 #[derive(Clone, Debug)]
@@ -25,6 +25,37 @@ pub struct TestKey {
     pub pkcs8_pem: String,
     /// The public key as PKCS#1 `RSAPublicKey` DER (what [`super::JwtClient`] wants).
     pub public_der: Vec<u8>,
+}
+
+impl TestKey {
+    /// The private key as PKCS#1 `RSAPrivateKey` DER.
+    pub fn pkcs1_der(&self) -> Vec<u8> {
+        fixtures::pem_der(&self.pkcs1_pem)
+    }
+
+    /// The private key as PKCS#8 `PrivateKeyInfo` DER.
+    pub fn pkcs8_der(&self) -> Vec<u8> {
+        fixtures::pem_der(&self.pkcs8_pem)
+    }
+
+    /// The public key as `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo), what
+    /// `openssl rsa -pubout` writes.
+    pub fn public_pem(&self) -> String {
+        let public = match RsaPublicKey::from_pkcs1_der(&self.public_der) {
+            Ok(public) => public,
+            Err(e) => panic!("reading a public key failed: {e}"),
+        };
+        match public.to_public_key_der() {
+            Ok(der) => fixtures::pem("PUBLIC KEY", der.as_bytes()),
+            Err(e) => panic!("encoding a public key failed: {e}"),
+        }
+    }
+
+    /// The public key as `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1 `RSAPublicKey`), what
+    /// `openssl rsa -RSAPublicKey_out` writes.
+    pub fn rsa_public_pem(&self) -> String {
+        fixtures::pem("RSA PUBLIC KEY", &self.public_der)
+    }
 }
 
 /// `rand_core` adapter over ring's OS RNG, so key generation needs no extra crate features.
@@ -179,6 +210,20 @@ pub fn certificate_pem(key: &TestKey, not_before_unix: i64, not_after_unix: i64)
     }
 }
 
+/// A self-signed certificate for the DNS `names` and its P-256 private key, both PEM: what a
+/// TLS server of a test (redis-server, say) is started with. Clients trust the certificate
+/// itself.
+///
+/// # Panics
+/// If a name is not a valid DNS name or key generation fails.
+pub fn tls_server_pem(names: &[&str]) -> (String, String) {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    match rcgen::generate_simple_self_signed(names) {
+        Ok(c) => (c.cert.pem(), c.signing_key.serialize_pem()),
+        Err(e) => panic!("a self-signed TLS certificate: {e}"),
+    }
+}
+
 /// A P-256 private key as PKCS#8 PEM, for "this is not an RSA key" tests.
 ///
 /// # Panics
@@ -192,19 +237,19 @@ pub fn ec_pkcs8_pem() -> String {
         Ok(doc) => doc,
         Err(_) => panic!("generating a P-256 key failed"),
     };
-    pem("PRIVATE KEY", doc.as_ref())
+    fixtures::pem("PRIVATE KEY", doc.as_ref())
 }
 
-/// PEM-armours `der` with 64-column lines and LF line ends.
-pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
+/// An Ed25519 private key as PKCS#8 PEM (v2, with the public key, as ring makes it), for
+/// "this is not an RSA key" tests.
+///
+/// # Panics
+/// If the OS random number generator fails.
+pub fn ed25519_pkcs8_pem() -> String {
+    match ring::signature::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()) {
+        Ok(doc) => fixtures::pem("PRIVATE KEY", doc.as_ref()),
+        Err(_) => panic!("generating an Ed25519 key failed"),
     }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 #[cfg(test)]
@@ -214,21 +259,6 @@ mod tests {
     use super::*;
     use ring::signature::{RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, UnparsedPublicKey};
 
-    /// Splits one DER TLV off `der`: (whole TLV, contents, rest).
-    fn tlv(der: &[u8]) -> (&[u8], &[u8], &[u8]) {
-        let (len, header) = match der[1] {
-            n if n < 0x80 => (n as usize, 2),
-            0x81 => (der[2] as usize, 3),
-            0x82 => ((der[2] as usize) << 8 | der[3] as usize, 4),
-            _ => panic!("unexpected DER length"),
-        };
-        (
-            &der[..header + len],
-            &der[header..header + len],
-            &der[header + len..],
-        )
-    }
-
     #[test]
     fn keys_and_certificates() {
         for bits in [1024, 2048] {
@@ -236,26 +266,39 @@ mod tests {
             assert!(key.pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
             assert!(key.pkcs8_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
             assert_eq!(rsa(bits).public_der, key.public_der, "cached");
+            // PrivateKeyInfo ends with the OCTET STRING that holds the RSAPrivateKey.
+            assert!(key.pkcs8_der().ends_with(&key.pkcs1_der()));
+            if bits >= 2048 {
+                let pair = ring::signature::RsaKeyPair::from_der(&key.pkcs1_der()).unwrap();
+                assert_eq!(pair.public().as_ref(), key.public_der);
+            }
+            assert_eq!(fixtures::pem_der(&key.rsa_public_pem()), key.public_der);
+            // SubjectPublicKeyInfo { AlgorithmIdentifier, BIT STRING { 0 unused bits, RSAPublicKey } }
+            let spki = fixtures::pem_der(&key.public_pem());
+            assert!(spki.ends_with(&key.public_der));
+            assert_eq!(spki[spki.len() - key.public_der.len() - 1], 0);
+
             let pem = certificate_pem(&key, 1_700_000_000, 1_700_000_000 + 365 * 86_400);
             assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
-            let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-            let der = STANDARD.decode(b64).unwrap();
+            let der = fixtures::pem_der(&pem);
             // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
-            let (_, cert, _) = tlv(&der);
-            let (tbs, _, rest) = tlv(cert);
-            let (_, _, rest) = tlv(rest);
-            let (_, bit_string, _) = tlv(rest);
+            let (tbs, _) = fixtures::tlv_bounds(&der, 0);
+            let (_, tbs_end) = fixtures::tlv_bounds(&der, tbs);
+            let (_, algorithm_end) = fixtures::tlv_bounds(&der, tbs_end);
+            let (signature, signature_end) = fixtures::tlv_bounds(&der, algorithm_end);
             UnparsedPublicKey::new(&RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, &key.public_der)
-                .verify(tbs, &bit_string[1..])
+                .verify(&der[tbs..tbs_end], &der[signature + 1..signature_end])
                 .unwrap();
         }
-        let ec = ec_pkcs8_pem();
-        let b64: String = ec.lines().filter(|l| !l.starts_with("-----")).collect();
         ring::signature::EcdsaKeyPair::from_pkcs8(
             &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-            &STANDARD.decode(b64).unwrap(),
+            &fixtures::pem_der(&ec_pkcs8_pem()),
             &SystemRandom::new(),
         )
         .unwrap();
+        ring::signature::Ed25519KeyPair::from_pkcs8(&fixtures::pem_der(&ed25519_pkcs8_pem())).unwrap();
+        let (cert, key) = tls_server_pem(&["localhost"]);
+        assert_eq!(fixtures::pem_label(&cert), "CERTIFICATE");
+        assert_eq!(fixtures::pem_label(&key), "PRIVATE KEY");
     }
 }

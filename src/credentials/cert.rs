@@ -98,90 +98,16 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use base64::Engine as _;
-
-    pub(crate) fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = value.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else if len < 0x100 {
-            out.extend([0x81, len as u8]);
-        } else {
-            out.extend([0x82, (len >> 8) as u8, len as u8]);
-        }
-        out.extend_from_slice(value);
-        out
-    }
-
-    fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-        tlv(der::SEQUENCE, &parts.concat())
-    }
-
-    /// A structurally valid self-signed-looking certificate (the signature is junk: only the
-    /// shape matters here).
-    pub(crate) fn test_cert_der(not_before: (u8, &str), not_after: (u8, &str)) -> Vec<u8> {
-        let sha256_rsa = seq(&[
-            tlv(der::OID, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b]),
-            tlv(0x05, &[]),
-        ]);
-        // Name: SEQUENCE { SET { SEQUENCE { OID commonName, UTF8String "test" } } }
-        let name = seq(&[tlv(
-            0x31,
-            &seq(&[tlv(der::OID, &[0x55, 0x04, 0x03]), tlv(0x0c, b"test")]),
-        )]);
-        let spki = seq(&[
-            seq(&[
-                tlv(der::OID, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]),
-                tlv(0x05, &[]),
-            ]),
-            tlv(
-                der::BIT_STRING,
-                &[
-                    &[0u8][..],
-                    &seq(&[tlv(der::INTEGER, &[0x00, 0xc1]), tlv(der::INTEGER, &[1, 0, 1])]),
-                ]
-                .concat(),
-            ),
-        ]);
-        let tbs = seq(&[
-            tlv(der::VERSION_TAG, &tlv(der::INTEGER, &[2])),
-            tlv(der::INTEGER, &[0x01, 0x23, 0x45]),
-            sha256_rsa.clone(),
-            name.clone(),
-            seq(&[
-                tlv(not_before.0, not_before.1.as_bytes()),
-                tlv(not_after.0, not_after.1.as_bytes()),
-            ]),
-            name,
-            spki,
-        ]);
-        seq(&[
-            tbs,
-            sha256_rsa,
-            tlv(der::BIT_STRING, &[0, 0xde, 0xad, 0xbe, 0xef]),
-        ])
-    }
-
-    pub(crate) fn pem(label: &str, der: &[u8], eol: &str) -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let mut out = format!("-----BEGIN {label}-----{eol}");
-        for chunk in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(chunk).unwrap());
-            out.push_str(eol);
-        }
-        out.push_str(&format!("-----END {label}-----{eol}"));
-        out
-    }
+    use adobe_emulator::fixtures::{self, certificate_der, pem, pem_with_eol};
+    use adobe_emulator::keys;
 
     fn cert_pem(not_after: (u8, &str)) -> String {
         pem(
             "CERTIFICATE",
-            &test_cert_der((der::UTC_TIME, "240101000000Z"), not_after),
-            "\n",
+            &certificate_der((der::UTC_TIME, "240101000000Z"), not_after),
         )
     }
 
@@ -208,24 +134,17 @@ pub(crate) mod tests {
 
     #[test]
     fn crlf_escapes_and_no_version() {
-        let der = test_cert_der((der::UTC_TIME, "240101000000Z"), (der::UTC_TIME, "300101000000Z"));
-        let crlf = pem("CERTIFICATE", &der, "\r\n");
+        let der = certificate_der((der::UTC_TIME, "240101000000Z"), (der::UTC_TIME, "300101000000Z"));
+        let crlf = pem_with_eol("CERTIFICATE", &der, "\r\n");
         assert_eq!(certificate_not_after("p", &crlf).unwrap(), 1_893_456_000);
-        let escaped = pem("CERTIFICATE", &der, "\\n");
+        let escaped = pem_with_eol("CERTIFICATE", &der, "\\n");
         assert_eq!(certificate_not_after("p", &escaped).unwrap(), 1_893_456_000);
 
         // v1 certificate: no [0] version.
-        let mut r = der::Reader::new(&der);
-        let mut cert = der::Reader::new(r.expect(der::SEQUENCE).unwrap());
-        let mut tbs = der::Reader::new(cert.expect(der::SEQUENCE).unwrap());
-        tbs.read().unwrap();
-        let mut rest = Vec::new();
-        while let Some((tag, v)) = tbs.read() {
-            rest.push(tlv(tag, v));
-        }
-        let v1 = seq(&[seq(&rest), tlv(der::SEQUENCE, &[]), tlv(der::BIT_STRING, &[0])]);
+        let v1 =
+            fixtures::certificate_v1_der((der::UTC_TIME, "240101000000Z"), (der::UTC_TIME, "300101000000Z"));
         assert_eq!(
-            certificate_not_after("p", &pem("CERTIFICATE", &v1, "\n")).unwrap(),
+            certificate_not_after("p", &pem("CERTIFICATE", &v1)).unwrap(),
             1_893_456_000
         );
     }
@@ -238,7 +157,7 @@ pub(crate) mod tests {
         };
         not_pem("");
         not_pem("hello");
-        not_pem(&pem("PUBLIC KEY", &[0x30, 0], "\n"));
+        not_pem(&pem("PUBLIC KEY", &[0x30, 0]));
 
         let damaged = |s: &str| {
             let e = certificate_not_after("p", s).unwrap_err();
@@ -247,8 +166,8 @@ pub(crate) mod tests {
         let good = cert_pem((der::UTC_TIME, "300101000000Z"));
         damaged(&good[..good.len() / 2]);
         damaged("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
-        damaged(&pem("CERTIFICATE", b"\x30\x03\x02\x01\x00", "\n"));
-        damaged(&pem("CERTIFICATE", &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], "\n"));
+        damaged(&pem("CERTIFICATE", b"\x30\x03\x02\x01\x00"));
+        damaged(&pem("CERTIFICATE", &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]));
         damaged(&cert_pem((der::UTC_TIME, "301301000000Z"))); // month 13
         damaged(&cert_pem((der::UTC_TIME, "230229000000Z"))); // not a leap year
         damaged(&cert_pem((der::UTC_TIME, "3001010000Z"))); // no seconds
@@ -263,33 +182,27 @@ pub(crate) mod tests {
         assert_eq!(days_from_civil(1969, 12, 31), -1);
     }
 
-    /// Cross-check against OpenSSL when it is installed.
+    /// Cross-check against certificates another encoder wrote (rcgen, correctly signed): UTCTime
+    /// before 2050, GeneralizedTime from 2050 on (RFC 5280 §4.1.2.5), to the second.
     #[test]
-    fn openssl_certificate() {
-        let Some(pem) = crate::credentials::private_key::tests::openssl(
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "/dev/null",
-                "-subj",
-                "/CN=t",
-                "-days",
-                "1",
-            ],
-            None,
-        ) else {
-            return;
-        };
-        let pem = String::from_utf8(pem).unwrap();
-        let not_after = certificate_not_after("p", &pem).unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        assert!((not_after - now - 86_400).abs() < 120, "{not_after} vs {now}");
+    fn certificates_from_another_encoder() {
+        let key = keys::rsa(2048);
+        for not_after in [
+            1_767_225_600,     // 2026-01-01T00:00:00Z
+            1_893_455_999,     // 2029-12-31T23:59:59Z
+            2_524_607_999,     // 2049-12-31T23:59:59Z, the last UTCTime
+            2_524_608_000,     // 2050-01-01T00:00:00Z, GeneralizedTime
+            4_102_444_800 + 1, // 2100-01-01T00:00:01Z
+        ] {
+            let pem = keys::certificate_pem(&key, 1_700_000_000, not_after);
+            assert_eq!(
+                certificate_not_after("p", &pem).unwrap(),
+                not_after,
+                "{not_after}"
+            );
+            let der = fixtures::pem_der(&pem);
+            let generalized = der.windows(2).any(|w| w == [der::GENERALIZED_TIME, 15]);
+            assert_eq!(generalized, not_after >= 2_524_608_000, "{not_after}");
+        }
     }
 }

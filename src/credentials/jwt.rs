@@ -102,9 +102,9 @@ pub fn signed_assertion(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::credentials::private_key::tests::with_damaged_dp;
+    use adobe_emulator::fixtures;
     use base64::Engine as _;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::EncodingKey;
     use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
     use serde_json::json;
@@ -286,12 +286,7 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(ours.split('.').nth(1).unwrap()).unwrap())
                 .unwrap();
 
-        let body: String = test
-            .pkcs8_pem
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        let pkcs8 = STANDARD.decode(body).unwrap();
+        let pkcs8 = test.pkcs8_der();
         let pkcs1 = key.encoding_key().as_bytes().to_vec();
         assert_ne!(pkcs1, pkcs8);
         for der in [pkcs1, pkcs8] {
@@ -336,11 +331,8 @@ mod tests {
     #[test]
     fn a_key_that_cannot_sign_is_named() {
         let good = test_key();
-        let damaged = with_damaged_dp(good.encoding_key().as_bytes());
-        let pem = format!(
-            "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
-            STANDARD.encode(damaged)
-        );
+        let damaged = fixtures::with_damaged_dp(good.encoding_key().as_bytes());
+        let pem = fixtures::pem("RSA PRIVATE KEY", &damaged);
         let key = Arc::new(RsaPrivateKey::parse("JWT_PRIVATE_KEY", &pem).unwrap());
         let err = signed_assertion(&key, &assertion(&[]), 1_767_225_300).unwrap_err();
         assert_eq!(err.status_code(), 400);

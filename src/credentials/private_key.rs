@@ -277,88 +277,22 @@ fn modulus_bits(pkcs1: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use adobe_emulator::{fixtures, keys};
     use base64::Engine as _;
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    use std::sync::OnceLock;
-
-    /// Runs the `openssl` CLI; `None` (with a note on stderr) when it is missing or fails, so
-    /// key-based tests skip instead of failing on machines without it.
-    pub(crate) fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Option<Vec<u8>> {
-        let child = Command::new("openssl")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(mut child) = child else {
-            eprintln!("skipping: openssl is not on PATH");
-            return None;
-        };
-        let mut pipe = child.stdin.take()?;
-        pipe.write_all(stdin.unwrap_or_default()).ok()?;
-        drop(pipe);
-        let out = child.wait_with_output().ok()?;
-        if !out.status.success() {
-            eprintln!("skipping: openssl {} failed", args.join(" "));
-            return None;
-        }
-        Some(out.stdout)
-    }
-
-    fn text(args: &[&str], stdin: Option<&str>) -> Option<String> {
-        openssl(args, stdin.map(str::as_bytes)).map(|b| String::from_utf8(b).unwrap())
-    }
-
-    /// A 2048-bit PKCS#1 key, generated once per test run (never stored on disk).
-    pub(crate) fn rsa2048_pkcs1() -> Option<&'static str> {
-        static KEY: OnceLock<Option<String>> = OnceLock::new();
-        KEY.get_or_init(|| text(&["genrsa", "-traditional", "2048"], None))
-            .as_deref()
-    }
-
-    /// `pkcs1` with one bit of dP flipped (not the lowest: ring wants it odd): it still parses
-    /// (ring does not check dP against d) but cannot sign (ring verifies each signature).
-    pub(crate) fn with_damaged_dp(pkcs1: &[u8]) -> Vec<u8> {
-        let mut key = der::Reader::new(der::Reader::new(pkcs1).expect(der::SEQUENCE).unwrap());
-        for _ in ["version", "n", "e", "d", "p", "q"] {
-            key.expect(der::INTEGER).unwrap();
-        }
-        let dp = key.expect(der::INTEGER).unwrap();
-        let last = dp.as_ptr() as usize - pkcs1.as_ptr() as usize + dp.len() - 1;
-        let mut damaged = pkcs1.to_vec();
-        damaged[last] ^= 2;
-        damaged
-    }
-
-    fn to_pkcs8(pem: &str) -> String {
-        text(&["pkcs8", "-topk8", "-nocrypt"], Some(pem)).unwrap()
-    }
-
-    fn b64_lines(pem: &str) -> Vec<&str> {
-        pem.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("-----") && !l.contains(':'))
-            .collect()
-    }
 
     /// Asserts the error is a 400 for `JWT_PRIVATE_KEY` whose reason contains `want`, and that
-    /// the message quotes no line of `secret`.
+    /// the message quotes no part of `secret`.
     fn rejects(text: &str, want: &str, secret: &str) {
         let err = RsaPrivateKey::parse("JWT_PRIVATE_KEY", text).unwrap_err();
         let msg = err.to_string();
         assert_eq!(err.status_code(), 400, "{msg}");
         assert!(msg.starts_with("invalid parameter 'JWT_PRIVATE_KEY': "), "{msg}");
         assert!(msg.contains(want), "{msg:?} should contain {want:?}");
-        for line in b64_lines(secret) {
-            assert!(!msg.contains(line), "message leaks key material: {msg}");
-            assert!(
-                !msg.contains(&line[..line.len().min(16)]),
-                "message leaks key material: {msg}"
-            );
+        for fragment in fixtures::key_fragments(secret) {
+            assert!(!msg.contains(&fragment), "message leaks key material: {msg}");
         }
     }
 
@@ -366,60 +300,43 @@ pub(crate) mod tests {
         base64::engine::general_purpose::STANDARD.encode(s)
     }
 
+    /// The PEM body without its armour, on one line: base64 of the bare DER.
+    fn bare(pem: &str) -> String {
+        fixtures::pem_body_lines(pem).concat()
+    }
+
     #[test]
     fn accepts_pkcs1_and_pkcs8_in_pasted_shapes() {
-        let Some(pkcs1) = rsa2048_pkcs1() else { return };
-        let pkcs8 = to_pkcs8(pkcs1);
+        let key = keys::rsa(2048);
+        let (pkcs1, pkcs8) = (key.pkcs1_pem.as_str(), key.pkcs8_pem.as_str());
         assert!(pkcs8.starts_with("-----BEGIN PRIVATE KEY-----"));
         let reference = RsaPrivateKey::parse("k", pkcs1).unwrap();
         assert_eq!(reference.bits(), 2048);
+        assert_eq!(reference.public_key_der(), key.public_der);
         assert_eq!(format!("{reference:?}"), "RsaPrivateKey(****)");
 
-        let wrapped_b64 = |s: &str| {
-            let b = b64(s);
-            b.as_bytes()
-                .chunks(76)
-                .map(|c| std::str::from_utf8(c).unwrap())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let url_b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        for pem in [pkcs1, pkcs8.as_str()] {
-            let shapes = [
-                pem.to_owned(),
-                pem.replace('\n', "\r\n"),
-                pem.replace('\n', "\\n"),
-                pem.replace('\n', "\\r\\n"),
-                pem.replace('\n', " "),
-                format!("  \"{}\"\n", pem.replace('\n', "\\n")),
-                format!("'{pem}'"),
-                b64(pem),
-                wrapped_b64(pem),
-                format!("\"{}\"", b64(pem)),
-                url_b64(pem),
-                b64(&pem.replace('\n', "\r\n")),
-                // Certificate bundled before the key.
-                format!(
-                    "{}\n{pem}",
-                    crate::credentials::cert::tests::pem("CERTIFICATE", &[0x30, 0], "\n")
-                ),
-            ];
-            for (i, shape) in shapes.iter().enumerate() {
-                let key = RsaPrivateKey::parse("k", shape).unwrap_or_else(|e| panic!("shape {i}: {e}"));
-                assert_eq!(key.public_key_der(), reference.public_key_der(), "shape {i}");
+        for pem in [pkcs1, pkcs8] {
+            let mut shapes = fixtures::pasted_shapes(pem);
+            assert!(shapes.len() >= 13, "{}", shapes.len());
+            shapes.push((
+                "a certificate bundled before the key",
+                format!("{}\n{pem}", fixtures::pem("CERTIFICATE", &[0x30, 0])),
+            ));
+            for (name, shape) in &shapes {
+                let key = RsaPrivateKey::parse("k", shape).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(key.public_key_der(), reference.public_key_der(), "{name}");
             }
         }
-        // Base64 of the bare DER (a PEM body without its armour).
-        let body: String = b64_lines(&pkcs8).concat();
-        RsaPrivateKey::parse("k", &body).unwrap();
-        let body: String = b64_lines(pkcs1).concat();
-        RsaPrivateKey::parse("k", &body).unwrap();
+        // Bare DER, as parse_der takes it.
+        for der in [key.pkcs1_der(), key.pkcs8_der()] {
+            let parsed = RsaPrivateKey::parse_der("k", &der).unwrap();
+            assert_eq!(parsed.public_key_der(), reference.public_key_der());
+        }
     }
 
     #[test]
     fn signature_verifies() {
-        let Some(pkcs1) = rsa2048_pkcs1() else { return };
-        let key = RsaPrivateKey::parse("k", pkcs1).unwrap();
+        let key = RsaPrivateKey::parse("k", &keys::rsa(2048).pkcs1_pem).unwrap();
         let sig = key.sign_rs256(b"hello").unwrap();
         assert_eq!(sig.len(), 256);
         let public = ring::signature::UnparsedPublicKey::new(
@@ -432,8 +349,8 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_with_a_reason_and_without_the_key() {
-        let Some(pkcs1) = rsa2048_pkcs1() else { return };
-        let pkcs8 = to_pkcs8(pkcs1);
+        let key = keys::rsa(2048);
+        let (pkcs1, pkcs8) = (key.pkcs1_pem.as_str(), key.pkcs8_pem.as_str());
 
         rejects("", EMPTY, "");
         rejects("  \"\" ", EMPTY, "");
@@ -444,7 +361,7 @@ pub(crate) mod tests {
         let half = &pkcs1[..pkcs1.len() / 2];
         rejects(half, NO_END, pkcs1);
         rejects(&b64(half), NO_END, pkcs1);
-        rejects(&pkcs8[..pkcs8.len() / 2], NO_END, &pkcs8);
+        rejects(&pkcs8[..pkcs8.len() / 2], NO_END, pkcs8);
 
         // Body lines dropped from the middle: END present, DER too short.
         let lines: Vec<&str> = pkcs1.lines().collect();
@@ -462,85 +379,82 @@ pub(crate) mod tests {
             pkcs1,
         );
 
-        let enc = text(
-            &["pkcs8", "-topk8", "-v2", "aes256", "-passout", "pass:x"],
-            Some(pkcs1),
-        )
-        .unwrap();
+        // Encrypted: PKCS#8 (openssl pkcs8 -topk8 -v2 aes256) and the legacy RFC 1421 headers
+        // (openssl rsa -aes256).
+        let enc = fixtures::encrypted_pkcs8_pem();
         assert!(enc.contains("ENCRYPTED PRIVATE KEY"));
         rejects(&enc, ENCRYPTED, &enc);
         rejects(&b64(&enc), ENCRYPTED, &enc);
-        rejects(&b64_lines(&enc).concat(), ENCRYPTED, &enc);
-        if let Some(legacy) = text(
-            &["rsa", "-traditional", "-aes256", "-passout", "pass:x"],
-            Some(pkcs1),
-        ) {
-            assert!(legacy.contains("Proc-Type: 4,ENCRYPTED"));
-            rejects(&legacy, ENCRYPTED, &legacy);
-        }
+        rejects(&bare(&enc), ENCRYPTED, &enc);
+        let legacy = fixtures::legacy_encrypted_pem();
+        assert!(legacy.contains("Proc-Type: 4,ENCRYPTED"));
+        rejects(&legacy, ENCRYPTED, &legacy);
+        rejects(&b64(&legacy), ENCRYPTED, &legacy);
 
-        let ec = text(&["ecparam", "-genkey", "-name", "prime256v1"], None).unwrap();
+        // Other algorithms, under their own labels and in PKCS#8.
+        let ec = fixtures::ec_sec1_pem();
         assert!(ec.contains("EC PARAMETERS") && ec.contains("EC PRIVATE KEY"));
         rejects(&ec, EC, &ec);
-        let ec8 = text(&["pkcs8", "-topk8", "-nocrypt"], Some(&ec)).unwrap();
+        let ec8 = keys::ec_pkcs8_pem();
         rejects(&ec8, EC, &ec8);
         rejects(&b64(&ec8), EC, &ec8);
-
-        if let Some(ed) = text(&["genpkey", "-algorithm", "ed25519"], None) {
-            rejects(&ed, ED25519, &ed);
+        rejects(&bare(&ec8), EC, &ec8);
+        let ed = keys::ed25519_pkcs8_pem();
+        rejects(&ed, ED25519, &ed);
+        let ed448 = fixtures::ed448_pkcs8_pem();
+        rejects(&ed448, "is an Ed448 key, not RSA", &ed448);
+        let pss = fixtures::rsa_pss_pkcs8_pem(&key);
+        rejects(&pss, "RSA-PSS", &pss);
+        for dsa in [fixtures::dsa_pkcs8_pem(), fixtures::dsa_traditional_pem()] {
+            rejects(&dsa, "is a DSA key, not RSA", &dsa);
         }
-        if let Some(pss) = text(
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA-PSS",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-            ],
-            None,
-        ) {
-            rejects(&pss, "RSA-PSS", &pss);
-        }
+        let x25519 = fixtures::x25519_pkcs8_pem();
+        rejects(&x25519, NOT_RSA, &x25519);
+        let openssh = fixtures::pem("OPENSSH PRIVATE KEY", b"openssh-key-v1\0");
+        rejects(&openssh, "ssh-keygen -p -m PEM", &openssh);
 
-        let small = text(&["genrsa", "-traditional", "1024"], None).unwrap();
+        let small = keys::rsa(1024);
         rejects(
-            &small,
+            &small.pkcs1_pem,
             "is a 1024-bit RSA key; at least 2048 bits are required",
-            &small,
+            &small.pkcs1_pem,
         );
-        rejects(&to_pkcs8(&small), "is a 1024-bit RSA key", &small);
+        rejects(&small.pkcs8_pem, "is a 1024-bit RSA key", &small.pkcs8_pem);
 
-        let public = text(&["rsa", "-pubout"], Some(pkcs1)).unwrap();
+        // Public halves and certificates: as PEM and as bare DER.
+        let public = key.public_pem();
         rejects(&public, PUBLIC, &public);
-        rejects(&b64_lines(&public).concat(), PUBLIC, &public);
-        let rsa_public = text(&["rsa", "-RSAPublicKey_out"], Some(pkcs1)).unwrap();
+        rejects(&bare(&public), PUBLIC, &public);
+        let rsa_public = key.rsa_public_pem();
         rejects(&rsa_public, PUBLIC, &rsa_public);
-        rejects(&b64_lines(&rsa_public).concat(), PUBLIC, &rsa_public);
-        let cert_der = crate::credentials::cert::tests::test_cert_der(
-            (der::UTC_TIME, "240101000000Z"),
-            (der::UTC_TIME, "300101000000Z"),
-        );
-        let cert = crate::credentials::cert::tests::pem("CERTIFICATE", &cert_der, "\n");
+        rejects(&bare(&rsa_public), PUBLIC, &rsa_public);
+        let cert_der =
+            fixtures::certificate_der((der::UTC_TIME, "240101000000Z"), (der::UTC_TIME, "300101000000Z"));
+        let cert = fixtures::pem("CERTIFICATE", &cert_der);
         rejects(&cert, PUBLIC, &cert);
-        rejects(&b64_lines(&cert).concat(), PUBLIC, &cert);
+        rejects(&bare(&cert), PUBLIC, &cert);
+        let signed = keys::certificate_pem(&key, 1_700_000_000, 1_800_000_000);
+        rejects(&signed, PUBLIC, &signed);
+        rejects(&bare(&signed), PUBLIC, &signed);
     }
 
     #[test]
     fn sizes_other_than_2048() {
+        // An 8192-bit modulus is refused by its size before anything else is read, so a
+        // hand-written key with that modulus stands in for one that takes minutes to generate.
+        let huge = fixtures::pem("RSA PRIVATE KEY", &fixtures::rsa_pkcs1_der_of_size(8192));
+        let err = RsaPrivateKey::parse("k", &huge).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid parameter 'k': is a 8192-bit RSA key; at most 4096 bits are supported"
+        );
         for (bits, want) in [
-            ("3072", Ok(3072)),
-            ("4096", Ok(4096)),
-            ("8192", Err("at most 4096")),
-            ("2560", Err("use 2048, 3072 or 4096 bits")),
-            ("2056", Err("use 2048, 3072 or 4096 bits")),
+            (3072, Ok(3072)),
+            (4096, Ok(4096)),
+            (2560, Err("use 2048, 3072 or 4096 bits")),
+            (2056, Err("use 2048, 3072 or 4096 bits")),
         ] {
-            // genrsa for 8192 bits takes seconds; skip the slow one in debug builds.
-            if bits == "8192" && cfg!(debug_assertions) {
-                continue;
-            }
-            let Some(pem) = text(&["genrsa", "-traditional", bits], None) else {
-                return;
-            };
+            let pem = keys::rsa(bits).pkcs1_pem;
             match (RsaPrivateKey::parse("k", &pem), want) {
                 (Ok(key), Ok(n)) => assert_eq!(key.bits(), n),
                 (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{e}"),
@@ -552,9 +466,11 @@ pub(crate) mod tests {
     /// `cargo test --release --lib parse_and_first_sign_timing -- --nocapture`
     #[test]
     fn parse_and_first_sign_timing() {
-        let Some(pkcs1) = rsa2048_pkcs1() else { return };
-        let pkcs8 = to_pkcs8(pkcs1);
-        for (name, pem) in [("pkcs1", pkcs1.to_owned()), ("pkcs8 base64", b64(&pkcs8))] {
+        let key = keys::rsa(2048);
+        for (name, pem) in [
+            ("pkcs1", key.pkcs1_pem.clone()),
+            ("pkcs8 base64", b64(&key.pkcs8_pem)),
+        ] {
             let start = std::time::Instant::now();
             let key = RsaPrivateKey::parse("k", &pem).unwrap();
             let parsed = start.elapsed();
