@@ -39,10 +39,21 @@ fn slow_ims(w: &World, n: u32) {
         .inject_fault("/ims", Fault::Delay(Duration::from_millis(300)), n);
 }
 
-/// An in-process container talking to the emulator's State.
-fn container(w: &World) -> Action {
+/// An in-process container talking to the emulator's State, with the store allowance a
+/// deployment has (180 ms): for what a failing store costs.
+fn deployed_container(w: &World) -> Action {
     Action::new(AllowList::parse(&w.emu.host_port()), TokenCache::in_memory())
         .with_shared_stores(SharedStores::from_env().with_state_endpoint(&w.emu.base_url()))
+}
+
+/// The same with a 1 s allowance, for tests of what is stored and read: the allowance is
+/// charged in real time, and a loaded machine must not make State look slower than it.
+fn container(w: &World) -> Action {
+    Action::new(AllowList::parse(&w.emu.host_port()), TokenCache::in_memory()).with_shared_stores(
+        SharedStores::from_env()
+            .with_state_endpoint(&w.emu.base_url())
+            .with_allowance(Duration::from_secs(1)),
+    )
 }
 
 fn stored(params: Value) -> Value {
@@ -323,7 +334,7 @@ fn every_way_state_refuses_or_fails_costs_no_activation() {
     for (what, fault) in faults {
         let w = world();
         w.emu.inject_fault("/containers", fault, 100);
-        let a = container(&w);
+        let a = deployed_container(&w);
         // 3 s before the deadline leaves 2 s of budget: a store that took them would leave
         // IMS none (504).
         let r = a.handle(stored(w.oauth()), &activation(3_000));
