@@ -17,7 +17,6 @@
 //! what a proxy sees stays the requests' own connections, and the request path keeps ureq's
 //! proxy handling to itself.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -26,11 +25,12 @@ use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::Resolver;
 use ureq::unversioned::transport::time::{Duration as UreqDuration, Instant as UreqInstant};
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
-};
+use ureq::unversioned::transport::{ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport};
 
 use crate::resolver::CachingResolver;
+use held::Held;
+
+mod held;
 
 /// What the thread hands back: the connection, TLS done, or why there is none.
 type Opened = Result<Box<dyn Transport>, ureq::Error>;
@@ -272,88 +272,6 @@ impl Connector<()> for Preconnector {
             chained,
         )?;
         Ok(opened.map(|t| self.held.track(details.uri, t)))
-    }
-}
-
-/// The connections ureq holds (in use, or idle in its pool) by origin, each with when it last
-/// carried bytes: a connection ureq drops (closed, evicted) drops out of here too.
-#[derive(Default)]
-struct Held(Mutex<HashMap<String, Vec<Weak<LastIo>>>>);
-
-/// When a connection last carried bytes.
-struct LastIo(Mutex<Instant>);
-
-impl LastIo {
-    fn touch(&self) {
-        if let Ok(mut at) = self.0.lock() {
-            *at = Instant::now();
-        }
-    }
-
-    fn idle(&self) -> Duration {
-        self.0.lock().map_or(Duration::MAX, |at| at.elapsed())
-    }
-}
-
-impl Held {
-    /// `transport`, a new connection to `uri`'s origin, counted until ureq drops it.
-    fn track(&self, uri: &Uri, transport: Box<dyn Transport>) -> Box<dyn Transport> {
-        let last_io = Arc::new(LastIo(Mutex::new(Instant::now())));
-        if let (Ok(mut held), Some(origin)) = (self.0.lock(), origin_of(uri)) {
-            held.retain(|_, conns| {
-                conns.retain(|c| c.strong_count() > 0);
-                !conns.is_empty()
-            });
-            held.entry(origin).or_default().push(Arc::downgrade(&last_io));
-        }
-        Box::new(Tracked {
-            inner: transport,
-            last_io,
-        })
-    }
-
-    /// Whether ureq holds a connection to `origin` that carried bytes less than `fresh` ago.
-    fn serves(&self, origin: &str, fresh: Duration) -> bool {
-        let Ok(held) = self.0.lock() else { return false };
-        held.get(origin)
-            .is_some_and(|conns| conns.iter().filter_map(Weak::upgrade).any(|c| c.idle() < fresh))
-    }
-}
-
-/// A connection as ureq holds it, noting when it carries bytes.
-struct Tracked {
-    inner: Box<dyn Transport>,
-    last_io: Arc<LastIo>,
-}
-
-impl std::fmt::Debug for Tracked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-impl Transport for Tracked {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        self.inner.buffers()
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.last_io.touch();
-        self.inner.transmit_output(amount, timeout)
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        let got = self.inner.await_input(timeout);
-        self.last_io.touch();
-        got
-    }
-
-    fn is_open(&mut self) -> bool {
-        self.inner.is_open()
-    }
-
-    fn is_tls(&self) -> bool {
-        self.inner.is_tls()
     }
 }
 
