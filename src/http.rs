@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::activation::Activation;
+use crate::endpoint::BaseUrl;
 use crate::error::{Error, Service};
+use crate::preconnect::{Preconnection, Preconnector};
+use crate::resolver::CachingResolver;
 use crate::time::Clock;
 
 /// Connect timeout (TLS handshake included), before the deadline cap.
@@ -171,6 +174,10 @@ enum Failure {
 /// The process-wide HTTP client.
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// The agent's connector, kept to open a connection ahead of its request.
+    preconnector: Preconnector,
+    /// The agent's resolver (clones share its cache).
+    resolver: CachingResolver,
     /// Set by [`HttpClient::offline`]: every request fails at once, without any I/O.
     offline: bool,
 }
@@ -195,12 +202,12 @@ impl HttpClient {
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .tls_config(tls_config())
             .build();
+        let preconnector = Preconnector::default();
+        let resolver = CachingResolver::default();
         HttpClient {
-            agent: ureq::Agent::with_parts(
-                config,
-                ureq::unversioned::transport::DefaultConnector::new(),
-                crate::resolver::CachingResolver::default(),
-            ),
+            agent: ureq::Agent::with_parts(config, preconnector.clone(), resolver.clone()),
+            preconnector,
+            resolver,
             offline: false,
         }
     }
@@ -211,6 +218,24 @@ impl HttpClient {
             offline: true,
             ..HttpClient::new()
         }
+    }
+
+    /// Starts opening the connection a request to `base` will need, in a thread, while the
+    /// caller does something else (fetches the token): the next request to `base`'s origin that
+    /// needs a new connection waits for it and uses it, or connects as usual if it failed (see
+    /// [`crate::preconnect`]). Dropping the guard drops a connection no request took. `None`
+    /// offline, when too little time is left for a request, or when no thread can be started.
+    pub fn preconnect(&self, base: &BaseUrl, budget: &Budget) -> Option<Preconnection> {
+        if self.offline {
+            return None;
+        }
+        let timeout = budget.next_attempt(Service::Ims).ok()?.min(CONNECT_TIMEOUT);
+        log::debug!(
+            "opening the connection to {} while the token is fetched",
+            base.origin()
+        );
+        self.preconnector
+            .start(&base.origin(), self.agent.config(), &self.resolver, timeout)
     }
 
     /// Sends `req` within `budget`, retrying transient faults when `req.retryable`.

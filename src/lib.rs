@@ -35,6 +35,7 @@ pub mod http;
 pub mod logging;
 pub mod params;
 pub mod pem;
+pub mod preconnect;
 pub mod resolver;
 pub mod scrub;
 pub mod secret;

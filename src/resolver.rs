@@ -3,10 +3,12 @@
 //! an IP address and even when a pooled connection is then reused: a warm activation paid for a
 //! thread start and a 2 MiB stack each time. Here IP literals need no lookup at all, and a host
 //! name is looked up through ureq's resolver (timeout and all) once a minute, then cached.
+//! Clones share the cache: the API's early connection ([`crate::preconnect`]) resolves its host
+//! once for the request that then uses it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
@@ -22,7 +24,16 @@ pub const TTL: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 pub struct CachingResolver {
     inner: DefaultResolver,
-    cache: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+    cache: Arc<Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>>,
+}
+
+impl Clone for CachingResolver {
+    fn clone(&self) -> Self {
+        CachingResolver {
+            inner: DefaultResolver::default(),
+            cache: Arc::clone(&self.cache),
+        }
+    }
 }
 
 impl Resolver for CachingResolver {

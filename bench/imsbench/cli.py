@@ -30,7 +30,7 @@ from .render_svg import render_cold_svg, render_wan_svg
 from .sizes import sizes_section
 from .store import store_section
 from .targets import targets
-from .wan import wan_section
+from .wan import derive, wan_section
 
 SECTIONS = ("cold", "warm", "tokens", "sizes", "store", "release", "wan")
 
@@ -156,6 +156,8 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     if a.render_only:
         res = json.loads(a.json.read_text())
+        if res.get("wan"):  # the ratios as this code derives them, from the stored summaries
+            res["wan"]["derived"] = derive(res["wan"])
         res["targets"] = targets(res)
         write_outputs(a, res)
         return 0

@@ -118,6 +118,8 @@ def _row(mode: str, s: str, label: str, e: dict | None, d: dict | None, limit_ms
     st, pa = e["ms"], e.get("per_activation", {})
     is_limit = s == LIMIT_OF[mode]
     vs = "(the limit)" if is_limit else (f"**{fmt.times(d.get('vs_limit'))}×**" if d else "–")
+    if mode == "cold" and s == "ours" and d and d.get("vs_concurrent_limit") is not None:
+        vs += f"; **{fmt.times(d['vs_concurrent_limit'])}×** ÷ the concurrent limit"
     lim = "" if is_limit else fmt.ms(limit_ms)
     hs = fmt.per(pa.get("tls_handshakes"))
     if pa.get("tls_resumed"):
@@ -177,8 +179,8 @@ def wan_section(wan: dict, svg_rel: str | None) -> list[str]:
          f"each time); {c['cold_warmup']} warm-up round(s), then {c['cold_rounds']} rounds, each running every "
          f"subject at every RTT in rotating order ({c['cold_reps']}× for ims-action and the limits). The cold "
          "limit opens, per host, a new TCP connection, does a TLS 1.3 handshake and sends the request: IMS, then "
-         "the API (≈ 6 RTT). The second limit opens the API's connection while the token is fetched (≈ 4 RTT): "
-         "what an action could reach by connecting early.",
+         "the API (≈ 6 RTT). The second limit, the concurrent one, opens the API's connection while the token "
+         "is fetched (≈ 4 RTT); ims-action does the same, so its row also shows its median ÷ this limit.",
          f"- **warm**: many activations in one long-lived process, the token cached after the first; per RTT, "
          f"{c['warm_warmup']} warm-up activations each, then {c['warm_blocks']} blocks of {c['warm_block']} "
          "activations per subject in rotating order. The warm limit is the API request on an open TLS connection "

@@ -25,8 +25,8 @@ mod tests;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pub use adobe_state::StateEntry;
@@ -242,6 +242,9 @@ pub enum Fault {
     },
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Hold the request until the gate opens (at most [`MAX_HOLD`]), then answer normally: a
+    /// test sees what a client does while it waits for an answer, without timing anything.
+    Hold(Gate),
     /// Close the connection without answering.
     Drop,
     /// Answer 200 with `content-type: application/json` and a truncated JSON body.
@@ -258,6 +261,34 @@ pub enum Fault {
         /// HTTP status code.
         status: u16,
     },
+}
+
+/// The longest a [`Fault::Hold`] holds a request whose gate never opens.
+pub const MAX_HOLD: Duration = Duration::from_secs(10);
+
+/// Where [`Fault::Hold`] requests wait; clones share it. Closed until [`Gate::open`].
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Opens the gate: every request held at it goes on, and none is held from now on.
+    pub fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+    }
+
+    /// Waits until the gate is open, at most `limit`.
+    pub(crate) fn pass(&self, limit: Duration) {
+        let (open, changed) = &*self.0;
+        let guard = open.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = changed.wait_timeout_while(guard, limit, |open| !*open);
+    }
 }
 
 /// Size of the body sent for [`Fault::Huge`].

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::response::{Response, not_found};
 use super::state::State;
-use super::{Fault, HUGE_BODY_BYTES, RecordedRequest, adobe_state, apis, control, ims, tls};
+use super::{Fault, HUGE_BODY_BYTES, MAX_HOLD, RecordedRequest, adobe_state, apis, control, ims, tls};
 
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -139,6 +139,7 @@ fn handle(state: &State, request: &RecordedRequest) -> Outcome {
     if let Some(fault) = state.take_fault(&request.path) {
         match fault {
             Fault::Delay(d) => std::thread::sleep(d),
+            Fault::Hold(gate) => gate.pass(MAX_HOLD),
             Fault::Echo { status } => return Outcome::Respond(echo(status, request)),
             other => return apply_fault(&other),
         }
@@ -201,7 +202,9 @@ fn echo(status: u16, request: &RecordedRequest) -> Response {
 fn apply_fault(fault: &Fault) -> Outcome {
     match fault {
         Fault::Drop => Outcome::Drop,
-        Fault::Delay(_) | Fault::Echo { .. } => Outcome::Respond(Response::json(200, &serde_json::json!({}))),
+        Fault::Delay(_) | Fault::Hold(_) | Fault::Echo { .. } => {
+            Outcome::Respond(Response::json(200, &serde_json::json!({})))
+        }
         Fault::Status {
             status,
             retry_after,

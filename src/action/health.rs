@@ -448,7 +448,7 @@ fn quota_report(
         &creds,
         activation,
         budget,
-        Service::AemDataService,
+        (Service::AemDataService, call.base()),
         |token| call.call(&action.http, token, &creds, budget),
     );
     match answer {

@@ -20,7 +20,7 @@ use crate::access_token::AccessToken;
 use crate::activation::Activation;
 use crate::api::{self, Operation};
 use crate::credentials::{self, CacheKey, Credentials};
-use crate::endpoint::AllowList;
+use crate::endpoint::{AllowList, BaseUrl};
 use crate::error::{Error, Service};
 use crate::http::{self, Budget, HttpClient};
 use crate::params::{self, InputCheck, Params};
@@ -190,25 +190,36 @@ impl Action {
             &creds,
             activation,
             &budget,
-            operation.service(),
+            (operation.service(), operation.base()),
             |token| operation.call(&self.http, token, &creds, &budget),
         )
     }
 
-    /// Runs `call` with a token for `creds` (memory, shared store, else IMS). A token the API
-    /// refuses (401) is dropped from every layer, fetched again once, and the call retried once.
+    /// Runs `call` to `api` with a token for `creds` (memory, shared store, else IMS). When the
+    /// token is not in memory, `api`'s connection is opened meanwhile (it does not need the
+    /// token). A token the API refuses (401) is dropped from every layer, fetched again once,
+    /// and the call retried once.
     pub(crate) fn call_with_token<T>(
         &self,
         params: &Params,
         creds: &Credentials,
         activation: &Activation,
         budget: &Budget,
-        service: Service,
+        (service, api): (Service, &BaseUrl),
         call: impl Fn(&AccessToken) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let key = creds.cache_key();
+        let in_memory = self.memory_token(creds, &key, budget);
+        // A developer token is never fetched: nothing to overlap. Kept until the call is done.
+        let _api_connection = match (&in_memory, creds) {
+            (None, Credentials::DevToken(_)) | (Some(_), _) => None,
+            (None, _) => self.http.preconnect(api, budget),
+        };
         let mut store = self.token_store(params, creds, activation, budget);
-        let token = self.cached_token(creds, &key, budget, store.as_mut())?;
+        let token = match in_memory {
+            Some(token) => token,
+            None => self.fresh_token(creds, &key, budget, store.as_mut(), None)?,
+        };
         match call(&token) {
             Err(Error::Upstream { status: 401, .. }) if !matches!(creds, Credentials::DevToken(_)) => {
                 log::info!("{service} refused the cached token (401): getting a new one");
@@ -317,11 +328,17 @@ impl Action {
         budget: &Budget,
         store: Option<&mut Session>,
     ) -> Result<AccessToken, Error> {
-        if let Some(token) = self.tokens.get(key, budget.clock().now_ms()) {
-            log::debug!("using the cached {} token", creds.method());
-            return Ok(token);
+        match self.memory_token(creds, key, budget) {
+            Some(token) => Ok(token),
+            None => self.fresh_token(creds, key, budget, store, None),
         }
-        self.fresh_token(creds, key, budget, store, None)
+    }
+
+    /// A fresh token from memory (or the one-shot file).
+    fn memory_token(&self, creds: &Credentials, key: &CacheKey, budget: &Budget) -> Option<AccessToken> {
+        let token = self.tokens.get(key, budget.clock().now_ms())?;
+        log::debug!("using the cached {} token", creds.method());
+        Some(token)
     }
 
     /// A token not from memory: from the shared store, another container's fetch, or IMS

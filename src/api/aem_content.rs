@@ -132,6 +132,11 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
 }
 
 impl ContentCall {
+    /// Where the call goes.
+    pub fn base(&self) -> &BaseUrl {
+        &self.base
+    }
+
     /// Calls AEM.
     pub fn call(
         &self,

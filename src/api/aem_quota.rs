@@ -50,6 +50,11 @@ pub fn from_params(
 }
 
 impl QuotaCall {
+    /// Where the call goes.
+    pub fn base(&self) -> &BaseUrl {
+        &self.base
+    }
+
     /// Calls the API.
     pub fn call(
         &self,

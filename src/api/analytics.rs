@@ -124,6 +124,11 @@ pub fn default_report(rsid: &str, now_unix: i64) -> Value {
 }
 
 impl ReportCall {
+    /// Where the call goes.
+    pub fn base(&self) -> &BaseUrl {
+        &self.base
+    }
+
     /// Calls the API.
     pub fn call(
         &self,

@@ -7,7 +7,7 @@ pub mod analytics;
 use serde_json::Value;
 
 use crate::credentials::Credentials;
-use crate::endpoint::AllowList;
+use crate::endpoint::{AllowList, BaseUrl};
 use crate::error::{Error, Service};
 use crate::http::{Budget, HttpClient, Request, Response};
 use crate::params::{InputCheck, Kind, Params};
@@ -120,6 +120,15 @@ impl Operation {
             Operation::AemQuota(c) => c.call(http, token, creds, budget),
             Operation::AnalyticsReport(c) => c.call(http, token, creds, budget),
             Operation::AemGet(c) => c.call(http, token, creds, budget),
+        }
+    }
+
+    /// Where the call goes: its base URL.
+    pub fn base(&self) -> &BaseUrl {
+        match self {
+            Operation::AemQuota(c) => c.base(),
+            Operation::AnalyticsReport(c) => c.base(),
+            Operation::AemGet(c) => c.base(),
         }
     }
 
