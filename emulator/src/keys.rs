@@ -12,7 +12,7 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 
-use crate::fixtures;
+use crate::encoding;
 
 /// An RSA key pair in the encodings the action has to read.
 #[derive(Clone, Debug)]
@@ -30,12 +30,12 @@ pub struct TestKey {
 impl TestKey {
     /// The private key as PKCS#1 `RSAPrivateKey` DER.
     pub fn pkcs1_der(&self) -> Vec<u8> {
-        fixtures::pem_der(&self.pkcs1_pem)
+        encoding::pem_der(&self.pkcs1_pem)
     }
 
     /// The private key as PKCS#8 `PrivateKeyInfo` DER.
     pub fn pkcs8_der(&self) -> Vec<u8> {
-        fixtures::pem_der(&self.pkcs8_pem)
+        encoding::pem_der(&self.pkcs8_pem)
     }
 
     /// The public key as `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo), what
@@ -46,7 +46,7 @@ impl TestKey {
             Err(e) => panic!("reading a public key failed: {e}"),
         };
         match public.to_public_key_der() {
-            Ok(der) => fixtures::pem("PUBLIC KEY", der.as_bytes()),
+            Ok(der) => encoding::pem("PUBLIC KEY", der.as_bytes()),
             Err(e) => panic!("encoding a public key failed: {e}"),
         }
     }
@@ -54,7 +54,7 @@ impl TestKey {
     /// The public key as `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1 `RSAPublicKey`), what
     /// `openssl rsa -RSAPublicKey_out` writes.
     pub fn rsa_public_pem(&self) -> String {
-        fixtures::pem("RSA PUBLIC KEY", &self.public_der)
+        encoding::pem("RSA PUBLIC KEY", &self.public_der)
     }
 }
 
@@ -237,7 +237,7 @@ pub fn ec_pkcs8_pem() -> String {
         Ok(doc) => doc,
         Err(_) => panic!("generating a P-256 key failed"),
     };
-    fixtures::pem("PRIVATE KEY", doc.as_ref())
+    encoding::pem("PRIVATE KEY", doc.as_ref())
 }
 
 /// An Ed25519 private key as PKCS#8 PEM (v2, with the public key, as ring makes it), for
@@ -247,7 +247,7 @@ pub fn ec_pkcs8_pem() -> String {
 /// If the OS random number generator fails.
 pub fn ed25519_pkcs8_pem() -> String {
     match ring::signature::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()) {
-        Ok(doc) => fixtures::pem("PRIVATE KEY", doc.as_ref()),
+        Ok(doc) => encoding::pem("PRIVATE KEY", doc.as_ref()),
         Err(_) => panic!("generating an Ed25519 key failed"),
     }
 }
@@ -272,33 +272,33 @@ mod tests {
                 let pair = ring::signature::RsaKeyPair::from_der(&key.pkcs1_der()).unwrap();
                 assert_eq!(pair.public().as_ref(), key.public_der);
             }
-            assert_eq!(fixtures::pem_der(&key.rsa_public_pem()), key.public_der);
+            assert_eq!(encoding::pem_der(&key.rsa_public_pem()), key.public_der);
             // SubjectPublicKeyInfo { AlgorithmIdentifier, BIT STRING { 0 unused bits, RSAPublicKey } }
-            let spki = fixtures::pem_der(&key.public_pem());
+            let spki = encoding::pem_der(&key.public_pem());
             assert!(spki.ends_with(&key.public_der));
             assert_eq!(spki[spki.len() - key.public_der.len() - 1], 0);
 
             let pem = certificate_pem(&key, 1_700_000_000, 1_700_000_000 + 365 * 86_400);
             assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
-            let der = fixtures::pem_der(&pem);
+            let der = encoding::pem_der(&pem);
             // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
-            let (tbs, _) = fixtures::tlv_bounds(&der, 0);
-            let (_, tbs_end) = fixtures::tlv_bounds(&der, tbs);
-            let (_, algorithm_end) = fixtures::tlv_bounds(&der, tbs_end);
-            let (signature, signature_end) = fixtures::tlv_bounds(&der, algorithm_end);
+            let (tbs, _) = encoding::tlv_bounds(&der, 0);
+            let (_, tbs_end) = encoding::tlv_bounds(&der, tbs);
+            let (_, algorithm_end) = encoding::tlv_bounds(&der, tbs_end);
+            let (signature, signature_end) = encoding::tlv_bounds(&der, algorithm_end);
             UnparsedPublicKey::new(&RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, &key.public_der)
                 .verify(&der[tbs..tbs_end], &der[signature + 1..signature_end])
                 .unwrap();
         }
         ring::signature::EcdsaKeyPair::from_pkcs8(
             &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-            &fixtures::pem_der(&ec_pkcs8_pem()),
+            &encoding::pem_der(&ec_pkcs8_pem()),
             &SystemRandom::new(),
         )
         .unwrap();
-        ring::signature::Ed25519KeyPair::from_pkcs8(&fixtures::pem_der(&ed25519_pkcs8_pem())).unwrap();
+        ring::signature::Ed25519KeyPair::from_pkcs8(&encoding::pem_der(&ed25519_pkcs8_pem())).unwrap();
         let (cert, key) = tls_server_pem(&["localhost"]);
-        assert_eq!(fixtures::pem_label(&cert), "CERTIFICATE");
-        assert_eq!(fixtures::pem_label(&key), "PRIVATE KEY");
+        assert_eq!(encoding::pem_label(&cert), "CERTIFICATE");
+        assert_eq!(encoding::pem_label(&key), "PRIVATE KEY");
     }
 }

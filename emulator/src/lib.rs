@@ -13,6 +13,7 @@ mod adobe_state;
 mod apis;
 mod control;
 mod demo;
+pub mod encoding;
 pub mod fixtures;
 mod form;
 mod ims;
