@@ -200,9 +200,24 @@ mod tests {
                 not_after,
                 "{not_after}"
             );
+            // The notAfter's tag, found by walking the DER (searching the bytes could match
+            // inside the key or the signature).
             let der = fixtures::pem_der(&pem);
-            let generalized = der.windows(2).any(|w| w == [der::GENERALIZED_TIME, 15]);
-            assert_eq!(generalized, not_after >= 2_524_608_000, "{not_after}");
+            let (tbs, _) = fixtures::tlv_bounds(&der, 0);
+            let (first, _) = fixtures::tlv_bounds(&der, tbs);
+            let (_, mut at) = fixtures::tlv_bounds(&der, first);
+            let at_version = der[first] == 0xa0;
+            for _ in 0..(if at_version { 3 } else { 2 }) {
+                at = fixtures::tlv_bounds(&der, at).1; // serial, signature algorithm, issuer
+            }
+            let (validity, _) = fixtures::tlv_bounds(&der, at);
+            let (_, not_after_at) = fixtures::tlv_bounds(&der, validity);
+            let expected = if not_after >= 2_524_608_000 {
+                der::GENERALIZED_TIME
+            } else {
+                der::UTC_TIME
+            };
+            assert_eq!(der[not_after_at], expected, "{not_after}");
         }
     }
 }
