@@ -31,6 +31,7 @@ pub mod der;
 pub mod document;
 pub mod endpoint;
 pub mod error;
+pub mod hex;
 pub mod http;
 pub mod logging;
 pub mod params;

@@ -17,7 +17,6 @@
 //! logger must reach the set without it being passed through every call.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -57,8 +56,19 @@ thread_local! {
 /// search for.
 #[derive(Default)]
 struct SecretSet {
-    values: BTreeSet<String>,
+    /// Where each value's raw form is in `patterns` (its first form): the values themselves,
+    /// without a second copy.
+    raw: Vec<usize>,
     patterns: Vec<String>,
+}
+
+impl SecretSet {
+    fn insert(&mut self, value: &str) {
+        if !self.raw.iter().any(|&i| self.patterns[i] == value) {
+            self.raw.push(self.patterns.len());
+            self.patterns.extend(encodings(value));
+        }
+    }
 }
 
 /// The secret set of the activation running on this thread, from [`Scope::begin`] until the
@@ -88,18 +98,15 @@ pub fn register(value: &str) {
         return;
     }
     CURRENT.with(|c| {
-        if let Some(set) = c.borrow_mut().as_mut()
-            && !set.values.contains(value)
-        {
-            set.values.insert(value.to_string());
-            set.patterns.extend(encodings(value));
+        if let Some(set) = c.borrow_mut().as_mut() {
+            set.insert(value);
         }
     });
 }
 
 /// How many values the current activation has registered (tests and diagnostics).
 pub fn registered() -> usize {
-    CURRENT.with(|c| c.borrow().as_ref().map_or(0, |s| s.values.len()))
+    CURRENT.with(|c| c.borrow().as_ref().map_or(0, |s| s.raw.len()))
 }
 
 /// `text` with every registered secret, in every encoding, replaced by [`MASK`].
@@ -242,7 +249,7 @@ fn replace_direct(text: &str, patterns: &[String]) -> Option<String> {
 /// The automaton of a secret set: the set it was built from, and the automaton.
 #[derive(Clone)]
 struct Matcher {
-    secrets: BTreeSet<String>,
+    patterns: Arc<Vec<String>>,
     automaton: Arc<AhoCorasick>,
     masks: Arc<Vec<&'static str>>,
 }
@@ -254,7 +261,7 @@ struct Matcher {
 fn matcher(set: &SecretSet) -> Option<Matcher> {
     MATCHER.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(m) = cache.as_ref().filter(|m| m.secrets == set.values) {
+        if let Some(m) = cache.as_ref().filter(|m| *m.patterns == set.patterns) {
             return Some(m.clone());
         }
         let automaton = AhoCorasick::builder()
@@ -263,7 +270,7 @@ fn matcher(set: &SecretSet) -> Option<Matcher> {
             .build(&set.patterns)
             .ok()?;
         let m = Matcher {
-            secrets: set.values.clone(),
+            patterns: Arc::new(set.patterns.clone()),
             automaton: Arc::new(automaton),
             masks: Arc::new(vec![MASK; set.patterns.len()]),
         };
@@ -286,9 +293,8 @@ pub fn encodings(secret: &str) -> Vec<String> {
         forms.push(rfc3986);
         forms.push(utf8_percent_encode(secret, URI_COMPONENT).to_string());
         forms.push(form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
-        forms.push(hex.to_ascii_uppercase());
-        forms.push(hex);
+        forms.push(crate::hex::upper(secret.as_bytes()));
+        forms.push(crate::hex::lower(secret.as_bytes()));
         for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
             for offset in 0..3usize {
                 forms.push(base64_at(engine, secret.as_bytes(), offset));
@@ -445,7 +451,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let set = SecretSet {
-            values: patterns.iter().cloned().collect(),
+            raw: (0..patterns.len()).collect(),
             patterns: patterns.clone(),
         };
         let automaton = Finder::Automaton(matcher(&set).unwrap());

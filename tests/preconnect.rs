@@ -336,3 +336,25 @@ fn an_unused_early_connection_is_closed() {
     });
     assert_eq!(s.emu.request_count("/adobe"), 0);
 }
+
+/// IMS and the API at one origin (an emulator, a gateway in front of both): the token request's
+/// connection goes back to the pool and serves the API, so none is opened early (no thread, no
+/// connection to hand over). With an origin each, the same run opens one.
+#[test]
+fn one_origin_for_ims_and_the_api_opens_nothing_early() {
+    let s = Split::plain();
+    let debug = |params: Value| with(params, json!({"LOG_LEVEL": "debug"}));
+    let same = with(
+        s.params.clone(),
+        json!({"IMS_BASE_URL": format!("http://{}", s.emu.host_port())}),
+    );
+    let (result, log) = s.run_oneshot(&debug(same), &[]);
+    assert_eq!(status(&result), 200, "{result}");
+    assert!(!log.contains("while the token is fetched"), "{log}");
+    assert_eq!(s.emu.connection_stats().accepted, 1);
+
+    let (result, log) = s.run_oneshot(&debug(s.params.clone()), &[]);
+    assert_eq!(status(&result), 200, "{result}");
+    assert!(log.contains("while the token is fetched"), "{log}");
+    assert_eq!(s.emu.connection_stats().accepted, 3);
+}

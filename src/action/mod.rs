@@ -210,10 +210,13 @@ impl Action {
     ) -> Result<T, Error> {
         let key = creds.cache_key();
         let in_memory = self.memory_token(creds, &key, budget);
-        // A developer token is never fetched: nothing to overlap. Kept until the call is done.
-        let _api_connection = match (&in_memory, creds) {
-            (None, Credentials::DevToken(_)) | (Some(_), _) => None,
-            (None, _) => self.http.preconnect(api, budget),
+        // Only a token fetch leaves time to overlap (a developer token is never fetched), and
+        // only a connection of its own: when IMS and the API share an origin (an emulator, a
+        // proxy), the token request's pooled connection serves the API. Kept until the call is
+        // done.
+        let _api_connection = match (&in_memory, creds.ims()) {
+            (None, Some(ims)) if ims.origin() != api.origin() => self.http.preconnect(api, budget),
+            _ => None,
         };
         let mut store = self.token_store(params, creds, activation, budget);
         let token = match in_memory {

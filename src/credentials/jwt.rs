@@ -91,7 +91,10 @@ pub fn signed_assertion(
         payload.insert(scope.clone(), Value::Bool(true));
     }
     jwt_ring::install()?;
-    jsonwebtoken::encode(&header(), &payload, key.encoding_key()).map_err(|e| match e.kind() {
+    let signed = jwt_ring::signing_with(key, || {
+        jsonwebtoken::encode(&header(), &payload, key.encoding_key())
+    });
+    signed.map_err(|e| match e.kind() {
         ErrorKind::Signing(_) => key.signing_failed(),
         // No variant carries key material or claims: kinds and ring's fixed identifiers.
         _ => Error::Internal(format!("could not sign the JWT: {e}")),

@@ -5,11 +5,13 @@
 //! or aws-lc-rs (a second crypto library, and a slow first signature). ring is linked anyway
 //! through rustls, and its RSA signing is constant time.
 //!
-//! jsonwebtoken hands the provider only the key's DER, once per signature: it is parsed here with
-//! ring again. A signature happens once per token fetch (a day per credential with the cache),
-//! so the ~10 µs that costs is not worth any cleverness.
+//! jsonwebtoken hands the provider only the key's DER, once per signature. Parsing it with ring
+//! again costs about 0.3 M instructions, 2-3 % of a cold JWT activation, so [`signing_with`] lends
+//! the provider the key already parsed for the signature it is about to make; the DER is parsed
+//! only when it is some other key.
 
-use std::sync::Once;
+use std::cell::RefCell;
+use std::sync::{Arc, Once};
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind, Result as JwtResult};
@@ -51,7 +53,36 @@ pub fn install() -> Result<(), Error> {
     }
 }
 
-struct Rs256Signer(RsaPrivateKey);
+thread_local! {
+    /// The parsed key of the signature being made on this thread ([`signing_with`]).
+    static LENT: RefCell<Option<Arc<RsaPrivateKey>>> = const { RefCell::new(None) };
+}
+
+/// Runs `sign` (a `jsonwebtoken::encode` with `key`'s encoding key) with `key` lent to the
+/// provider, so that it need not parse the DER again.
+pub fn signing_with<T>(key: &Arc<RsaPrivateKey>, sign: impl FnOnce() -> T) -> T {
+    struct Return;
+    impl Drop for Return {
+        fn drop(&mut self) {
+            LENT.with(|l| *l.borrow_mut() = None);
+        }
+    }
+    LENT.with(|l| *l.borrow_mut() = Some(Arc::clone(key)));
+    let _return = Return;
+    sign()
+}
+
+/// The lent key, if `der` is its DER.
+fn lent(der: &[u8]) -> Option<Arc<RsaPrivateKey>> {
+    LENT.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|k| k.encoding_key().as_bytes() == der)
+            .map(Arc::clone)
+    })
+}
+
+struct Rs256Signer(Arc<RsaPrivateKey>);
 
 impl Signer<Vec<u8>> for Rs256Signer {
     fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError> {
@@ -74,9 +105,12 @@ fn rs256_signer(alg: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSign
     if key.family() != AlgorithmFamily::Rsa {
         return Err(ErrorKind::InvalidKeyFormat.into());
     }
+    if let Some(parsed) = lent(key.as_bytes()) {
+        return Ok(Box::new(Rs256Signer(parsed)));
+    }
     let key = RsaPrivateKey::parse_der("EncodingKey", key.as_bytes())
         .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
-    Ok(Box::new(Rs256Signer(key)))
+    Ok(Box::new(Rs256Signer(Arc::new(key))))
 }
 
 fn no_verifier(_: &Algorithm, _: &DecodingKey) -> JwtResult<Box<dyn JwtVerifier>> {
@@ -85,4 +119,30 @@ fn no_verifier(_: &Algorithm, _: &DecodingKey) -> JwtResult<Box<dyn JwtVerifier>
 
 fn no_jwk() -> JwtError {
     ErrorKind::Provider("ims-action's ring provider does not build JWKs".into()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(bits: usize) -> Arc<RsaPrivateKey> {
+        Arc::new(RsaPrivateKey::parse("k", &adobe_emulator::keys::rsa(bits).pkcs8_pem).unwrap())
+    }
+
+    /// The key is lent for its own signature only: not outside [`signing_with`], not for
+    /// another key's DER, and not after a signature that panicked.
+    #[test]
+    fn the_parsed_key_is_lent_only_for_its_own_signature() {
+        let (mine, other) = (key(2048), key(3072));
+        let der = mine.encoding_key().as_bytes();
+        assert!(lent(der).is_none());
+        signing_with(&mine, || {
+            assert!(lent(der).is_some_and(|k| Arc::ptr_eq(&k, &mine)));
+            assert!(lent(other.encoding_key().as_bytes()).is_none());
+        });
+        assert!(lent(der).is_none());
+        let _ = std::panic::catch_unwind(|| signing_with(&mine, || panic!("signing failed")));
+        assert!(lent(der).is_none());
+    }
 }

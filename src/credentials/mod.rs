@@ -167,7 +167,7 @@ impl CacheKey {
 
     /// Lower-case hex, for file names.
     pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::lower(&self.0)
     }
 }
 
@@ -187,6 +187,15 @@ impl Credentials {
             Credentials::OAuthS2s(c) => c.fetch(http, budget),
             Credentials::ServiceAccount(c) => c.fetch(http, budget),
             Credentials::DevToken(t) => Ok(t.fetch(budget.clock())),
+        }
+    }
+
+    /// The IMS its token comes from; `None` for a developer token (no IMS call).
+    pub fn ims(&self) -> Option<&BaseUrl> {
+        match self {
+            Credentials::OAuthS2s(c) => Some(&c.ims),
+            Credentials::ServiceAccount(c) => Some(&c.ims),
+            Credentials::DevToken(_) => None,
         }
     }
 

@@ -24,7 +24,8 @@ pub fn token(
         local.put(key, &token);
         token
     };
-    let (Some(session), Some(env)) = (session, Envelope::new(key)) else {
+    // The envelope (key derivation) only when there is a store to use it with.
+    let Some((session, env)) = session.and_then(|s| Some((s, Envelope::new(key)?))) else {
         return fetch().map(keep);
     };
     if let Some(token) = session.read(&env, refused) {
@@ -64,7 +65,7 @@ pub fn token(
 /// if it still holds that very token, so that a newer one another container stored stays).
 pub fn forget(local: &TokenCache, key: &CacheKey, session: Option<&mut Session>, refused: &AccessToken) {
     local.remove(key);
-    if let (Some(session), Some(env)) = (session, Envelope::new(key)) {
+    if let Some((session, env)) = session.and_then(|s| Some((s, Envelope::new(key)?))) {
         session.forget(&env, refused);
     }
 }
