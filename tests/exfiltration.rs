@@ -453,14 +453,7 @@ fn bound(creds: Value, allowed: Option<&str>) -> Value {
 
 /// The bound params plus what OpenWhisk adds for a web caller from `org`.
 fn web(bound: &Value, org: Option<&str>) -> Value {
-    let mut headers = json!({"authorization": "Bearer caller-token-0123456789"});
-    if let Some(org) = org {
-        headers["x-gw-ims-org-id"] = json!(org);
-    }
-    with(
-        bound.clone(),
-        json!({"__ow_method": "get", "__ow_headers": headers, "__ow_path": ""}),
-    )
+    web_call(bound.clone(), org, json!({}))
 }
 
 #[test]

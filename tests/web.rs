@@ -19,8 +19,6 @@ use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};
 use serde_json::{Value, json};
 
-const CALLER_TOKEN: &str = "caller-bearer-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LWNhbGxlci10b2tlbg.sig";
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -34,28 +32,8 @@ fn b64(s: &str) -> String {
 
 /// The bound params plus what OpenWhisk adds for a raw-http web request from `org`.
 fn web(bound: Value, method: &str, org: Option<&str>, extra: Value) -> Value {
-    let mut headers = json!({
-        "authorization": format!("Bearer {CALLER_TOKEN}"),
-        "accept": "application/json",
-        "user-agent": "curl/8.5.0",
-        "x-forwarded-for": "203.0.113.7",
-    });
-    if let Some(org) = org {
-        headers["x-gw-ims-org-id"] = json!(org);
-    }
-    with(
-        with(
-            bound,
-            json!({
-                "__ow_method": method,
-                "__ow_headers": headers,
-                "__ow_path": "",
-                "__ow_query": "",
-                "__ow_body": "",
-            }),
-        ),
-        extra,
-    )
+    let raw = json!({"__ow_method": method, "__ow_query": "", "__ow_body": ""});
+    web_call(bound, org, with(raw, extra))
 }
 
 /// Accepts connections on an allow-listed port and counts them: where a secret must never go.

@@ -162,6 +162,30 @@ pub fn with(mut params: Value, extra: Value) -> Value {
 }
 
 /// Removes entries of a params object.
+/// The bearer token a web caller sends in the tests (the caller's own, never an Adobe token).
+pub const CALLER_TOKEN: &str = "caller-bearer-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LWNhbGxlci10b2tlbg.sig";
+
+/// The bound params plus what OpenWhisk adds for an HTTP caller from `org` (a GET of a web
+/// action; `extra` on top, for another method or a raw-http request's query and body).
+pub fn web_call(bound: Value, org: Option<&str>, extra: Value) -> Value {
+    let mut headers = json!({
+        "authorization": format!("Bearer {CALLER_TOKEN}"),
+        "accept": "application/json",
+        "user-agent": "curl/8.5.0",
+        "x-forwarded-for": "203.0.113.7",
+    });
+    if let Some(org) = org {
+        headers["x-gw-ims-org-id"] = json!(org);
+    }
+    with(
+        with(
+            bound,
+            json!({"__ow_method": "get", "__ow_headers": headers, "__ow_path": ""}),
+        ),
+        extra,
+    )
+}
+
 pub fn without(mut params: Value, names: &[&str]) -> Value {
     if let Value::Object(p) = &mut params {
         for n in names {

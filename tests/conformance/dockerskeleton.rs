@@ -9,7 +9,7 @@ use crate::common::*;
 use crate::deployment::Deployment;
 use crate::invoker::{self, Code, Container, now_ms, plain_zip, run_body, run_envelope};
 use crate::proxy::{Proxy, SENTINEL};
-use crate::{Case, assert_no_secrets, cases, web};
+use crate::{assert_no_secrets, cases, then_a_good_one};
 
 fn container(w: &World, extra_env: &[(&str, &str)]) -> Container {
     let host = w.emu.host_port();
@@ -22,12 +22,6 @@ fn token_files(c: &Container) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(c.proxy.scratch().join("tmp/ims-action-tokens"))
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default()
-}
-
-fn then_a_good_one(c: &Container, cases: &[Case], i: usize, after: &str) {
-    let case = &cases[i % cases.len()];
-    let result = c.run(&case.params, &format!("good-{i}"));
-    case.check(&result, &format!("the request after {after}"));
 }
 
 /// Many activations per container: one process each (no action process outlives its `/run`),
@@ -151,16 +145,16 @@ fn dockerskeleton_sealed_web_activations() {
     let quota = d.bound("aem-quota");
     let run = |params: &Value, id: &str| c.run_as("aem-quota", params, id);
     cases[0].check(
-        &run(&web(quota.clone(), Some(&org), json!({})), "q-1"),
+        &run(&web_call(quota.clone(), Some(&org), json!({})), "q-1"),
         "an allowed caller",
     );
     let other = run(
-        &web(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
+        &web_call(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
         "q-2",
     );
     assert_eq!(status(&other), 403, "{other}");
     let added = run(
-        &web(quota.clone(), Some(&org), json!({"HTTP_TIMEOUT_MS": 1})),
+        &web_call(quota.clone(), Some(&org), json!({"HTTP_TIMEOUT_MS": 1})),
         "q-3",
     );
     assert_eq!(status(&added), 400, "{added}");
@@ -169,7 +163,7 @@ fn dockerskeleton_sealed_web_activations() {
 
     let c = Container::init(Proxy::dockerskeleton(&env), &d.code, json!({}));
     let query = "AEM_PATH=%2Fcontent%2Fdam%2Fdemo.json";
-    let raw = web(
+    let raw = web_call(
         d.bound("aem-get"),
         Some(&org),
         json!({"__ow_query": query, "__ow_body": ""}),
@@ -180,7 +174,7 @@ fn dockerskeleton_sealed_web_activations() {
     drop(c);
 
     let c = container(&w, &[]);
-    let result = c.run(&web(w.oauth(), Some(&org), json!({})), "unsealed");
+    let result = c.run(&web_call(w.oauth(), Some(&org), json!({})), "unsealed");
     assert_eq!(status(&result), 500, "{result}");
     assert!(message(&result).contains("ims-action.seal.json"), "{result}");
     cases[0].check(&c.run(&w.oauth(), "not-web"), "a non-web activation");

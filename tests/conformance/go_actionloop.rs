@@ -9,7 +9,7 @@ use crate::common::*;
 use crate::deployment::Deployment;
 use crate::invoker::{self, Code, Container, plain_zip, run_body};
 use crate::proxy::Proxy;
-use crate::{Case, assert_no_secrets, cases, web};
+use crate::{assert_no_secrets, cases, then_a_good_one};
 
 /// `/init`'s env: what the binary gets besides the proxy's `__OW_*` variables.
 fn init_env(w: &World) -> Value {
@@ -124,14 +124,6 @@ fn go_proxy_many_activations_per_container_without_ack() {
 #[test]
 fn go_proxy_many_activations_per_container_with_ack() {
     many_activations(true);
-}
-
-/// After a request that is not a good activation, the next one gets its own answer, from the
-/// same process.
-fn then_a_good_one(c: &Container, cases: &[Case], i: usize, after: &str) {
-    let case = &cases[i % cases.len()];
-    let result = c.run(&case.params, &format!("good-{i}"));
-    case.check(&result, &format!("the request after {after}"));
 }
 
 /// What reaches the binary's stdin as a blank or whitespace-only line: the proxy strips `\n`
@@ -266,7 +258,7 @@ fn go_proxy_sealed_web_activations() {
     let c = Container::init(Proxy::actionloop(&[]), &d.code, init_env(&w));
     let run = |params: &Value, id: &str| c.run_as("aem-quota", params, id);
     let good = |id: &str| {
-        let result = run(&web(quota.clone(), Some(&org), json!({})), id);
+        let result = run(&web_call(quota.clone(), Some(&org), json!({})), id);
         cases[0].check(&result, &format!("allowed caller {id}"));
     };
     good("q-first");
@@ -275,11 +267,11 @@ fn go_proxy_sealed_web_activations() {
     // named. The next caller is served as usual.
     let mut refused = vec![
         (
-            web(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
+            web_call(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
             403,
             "not allowed",
         ),
-        (web(quota.clone(), None, json!({})), 403, "x-gw-ims-org-id"),
+        (web_call(quota.clone(), None, json!({})), 403, "x-gw-ims-org-id"),
     ];
     for (name, value) in [
         ("HTTP_TIMEOUT_MS", json!(1)),
@@ -288,7 +280,11 @@ fn go_proxy_sealed_web_activations() {
         ("ALLOWED_IMS_ORGS", json!("OTHER0000000000000000@AdobeOrg")),
         ("AEM_PATH", json!("/content/dam/demo.json")),
     ] {
-        refused.push((web(quota.clone(), Some(&org), json!({ name: value })), 400, name));
+        refused.push((
+            web_call(quota.clone(), Some(&org), json!({ name: value })),
+            400,
+            name,
+        ));
     }
     for (i, (params, want, needle)) in refused.iter().enumerate() {
         let before = w.emu.request_count("/");
@@ -309,7 +305,7 @@ fn go_proxy_sealed_web_activations() {
     let get = d.bound("aem-get");
     let c = Container::init(Proxy::actionloop(&[]), &d.code, init_env(&w));
     let raw = |query: &str, body: &str| {
-        web(
+        web_call(
             get.clone(),
             Some(&org),
             json!({"__ow_path": "/assets", "__ow_query": query, "__ow_body": body_b64(body)}),
@@ -347,7 +343,7 @@ fn go_proxy_refuses_an_unsealed_web_activation() {
     let w = World::new();
     let org = w.env["IMS_ORG_ID"].clone();
     let c = container(&w, &[]);
-    let result = c.run(&web(w.oauth(), Some(&org), json!({})), "unsealed-web");
+    let result = c.run(&web_call(w.oauth(), Some(&org), json!({})), "unsealed-web");
     assert_eq!(status(&result), 500, "{result}");
     let why = message(&result);
     assert!(
