@@ -36,6 +36,18 @@ build-launcher: ****************************************************************
 WARNING
 fi
 
+# The web view (web-src/) imports @adobe/exc-app, which `aio app build` bundles from node_modules:
+# install it from package-lock.json when it is missing, so that `aio app build`, `aio app deploy`
+# and `aio app dev` work on a fresh clone without a step to remember.
+if [ -f package-lock.json ] && [ -d web-src ] && [ ! -d node_modules/@adobe/exc-app ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "build-launcher: installing the web view's dependency (npm ci)" >&2
+        npm ci --no-audit --no-fund >&2
+    else
+        echo "build-launcher: warning: no npm; aio app build needs node_modules/@adobe/exc-app (npm ci)" >&2
+    fi
+fi
+
 # seal: writes actions/ims-action/bin/ims-action.seal.json from app.config.yaml and .env (the
 # inputs aio will bind, resolved the way aio resolves them) with the binary in bin/exec; the
 # launcher points the binary at it through IMS_ACTION_SEAL. A stale seal is removed first, so
