@@ -123,6 +123,19 @@ mod tests {
         Arc::new(RsaPrivateKey::parse("JWT_PRIVATE_KEY", &pem).unwrap())
     }
 
+    /// The claims `assertion` signs at 1_767_225_300 with both AEM metascopes.
+    fn expected_claims() -> Value {
+        json!({
+            "exp": 1_767_225_600u64,
+            "iat": 1_767_225_300u64,
+            "iss": "1234@AdobeOrg",
+            "sub": "ABCDAE10A495E8C@techacct.adobe.com",
+            "aud": "https://ims-na1.adobelogin.com/c/cm-p123-e1234",
+            "https://ims-na1.adobelogin.com/s/ent_aem_cloud_sdk": true,
+            "https://ims-na1.adobelogin.com/s/ent_cloudmgr_sdk": true,
+        })
+    }
+
     fn assertion<'a>(scopes: &'a [String]) -> AssertionClaims<'a> {
         AssertionClaims {
             ims_base: PROD,
@@ -203,18 +216,7 @@ mod tests {
         assert_eq!(parts[0], ADOBE_HEADER_B64);
 
         let payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-        assert_eq!(
-            payload,
-            json!({
-                "exp": 1_767_225_600u64,
-                "iat": 1_767_225_300u64,
-                "iss": "1234@AdobeOrg",
-                "sub": "ABCDAE10A495E8C@techacct.adobe.com",
-                "aud": "https://ims-na1.adobelogin.com/c/cm-p123-e1234",
-                "https://ims-na1.adobelogin.com/s/ent_aem_cloud_sdk": true,
-                "https://ims-na1.adobelogin.com/s/ent_cloudmgr_sdk": true,
-            })
-        );
+        assert_eq!(payload, expected_claims());
         assert!(payload["exp"].is_u64());
         assert_eq!(
             payload["exp"].as_u64().unwrap() - payload["iat"].as_u64().unwrap(),
@@ -260,15 +262,7 @@ mod tests {
         let scopes = metascope_claims(PROD, "ent_aem_cloud_sdk,ent_cloudmgr_sdk");
         let claims = assertion(&scopes);
         let jwt = signed_assertion(&key, &claims, 1_767_225_300).unwrap();
-        let payload = json!({
-            "exp": 1_767_225_600u64,
-            "iat": 1_767_225_300u64,
-            "iss": "1234@AdobeOrg",
-            "sub": "ABCDAE10A495E8C@techacct.adobe.com",
-            "aud": "https://ims-na1.adobelogin.com/c/cm-p123-e1234",
-            "https://ims-na1.adobelogin.com/s/ent_aem_cloud_sdk": true,
-            "https://ims-na1.adobelogin.com/s/ent_cloudmgr_sdk": true,
-        });
+        let payload = expected_claims();
         let signed = format!(
             "{ADOBE_HEADER_B64}.{}",
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap())
