@@ -85,7 +85,7 @@ impl TokenCache {
             return None;
         }
         if let Ok(mut m) = self.memory.lock() {
-            m.insert(*key, token.clone());
+            m.insert(key.clone(), token.clone());
         }
         Some(token)
     }
@@ -114,7 +114,7 @@ impl TokenCache {
             if m.len() >= MAX_ENTRIES {
                 m.clear();
             }
-            m.insert(*key, token.clone());
+            m.insert(key.clone(), token.clone());
         }
         if let Some(dir) = &self.dir
             && let Err(e) = write_file(dir, key, token)
