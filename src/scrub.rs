@@ -435,15 +435,20 @@ pub fn encodings(secret: &str) -> Vec<String> {
         forms.push(json.get(1..json.len().saturating_sub(1)).unwrap_or("").to_string());
     }
     // Percent-encoding: RFC 3986's in both cases of hex, JavaScript's encodeURIComponent, a
-    // form body (what IMS requests are: '+' for a space), and every byte escaped; each of
-    // them escaped again, as a URL inside a URL is.
+    // path's (Python's `quote`: '/' kept), a form body (what IMS requests are: '+' for a
+    // space), all but letters and digits escaped, and every byte escaped; each of them escaped
+    // again, as a URL inside a URL is.
     let rfc3986 = utf8_percent_encode(secret, UNRESERVED).to_string();
     let every_byte = every_byte_escaped(secret.as_bytes());
+    let alphanumeric = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
     let once = [
         lower_hex_escapes(&rfc3986),
         rfc3986,
         utf8_percent_encode(secret, URI_COMPONENT).to_string(),
+        utf8_percent_encode(secret, PATH).to_string(),
         form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        lower_hex_escapes(&alphanumeric),
+        alphanumeric,
         lower_hex_escapes(&every_byte),
         every_byte,
     ];
@@ -489,6 +494,8 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+/// What a path encoder (Python's `quote`) leaves alone: the unreserved characters and '/'.
+const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 /// What JavaScript's `encodeURIComponent` leaves alone.
 const URI_COMPONENT: &AsciiSet = &UNRESERVED
     .remove(b'!')
@@ -578,6 +585,10 @@ mod tests {
             ("every byte", every_byte(secret)),
             ("every byte, lower case", every_byte(secret).to_lowercase()),
             ("percent twice", percent(&percent(secret))),
+            ("all but letters and digits, twice", {
+                let once = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+                utf8_percent_encode(&once, NON_ALPHANUMERIC).to_string()
+            }),
             ("every byte twice", percent(&every_byte(secret))),
             ("every byte twice, lower", percent(&every_byte(secret)).to_lowercase()),
             ("hex", crate::hex::lower(secret.as_bytes())),

@@ -537,3 +537,160 @@ fn no_error_path_leaks_a_secret_at_trace_level() {
     extra.add("caller's cookie", cookie);
     check_scenarios(&w, scenarios, extra);
 }
+
+// ---- What an upstream sends back, however it encodes or cuts it --------------------------------
+
+/// `text` without line breaks, real or JSON-escaped: how wrapped base64 is read back.
+fn unwrapped(text: &str) -> String {
+    text.replace("\\r", "")
+        .replace("\\n", "")
+        .replace(['\r', '\n'], "")
+}
+
+/// The characters of base64(`k` bytes + `secret` + …) that depend on `secret` alone.
+fn base64_at(engine: &base64::engine::GeneralPurpose, secret: &str, k: usize) -> String {
+    let mut padded = vec![b'x'; k];
+    padded.extend_from_slice(secret.as_bytes());
+    let encoded = engine.encode(&padded);
+    encoded[(k * 8).div_ceil(6)..padded.len() * 8 / 6].to_string()
+}
+
+/// Asserts that no piece of `secret` can be read back from `text`: in it as printed, with line
+/// breaks removed, percent-decoded once and twice, each searched for the secret raw and base64 at
+/// each alignment, by a 24-character window from the middle of each form and by its last 24
+/// characters (a quote of only its first 90 % still holds the middle).
+fn assert_unreadable(what: &str, text: &str, secret: &str) {
+    let flat = unwrapped(text);
+    let decoded = percent_encoding::percent_decode_str(&flat).decode_utf8_lossy().into_owned();
+    let twice = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
+    let mut forms = vec![secret.to_string()];
+    for engine in [&STANDARD, &URL_SAFE] {
+        for k in 0..3 {
+            forms.push(base64_at(engine, secret, k));
+        }
+    }
+    for (how, seen) in [("as printed", text), ("unwrapped", &flat), ("percent-decoded", &decoded), ("percent-decoded twice", &twice)] {
+        for form in &forms {
+            let mid = form.len() / 2;
+            for needle in [&form[mid..mid + 24], &form[form.len() - 24..]] {
+                assert!(!seen.contains(needle), "{what}: the token can be read back ({how}): {needle}\n{seen}");
+            }
+        }
+    }
+}
+
+/// An OAuth credential whose tokens are about `len` characters long: IMS tokens grow with the
+/// scopes they carry, and real ones often pass 1 KiB.
+fn oauth_with_token_of(w: &World, len: usize) -> Value {
+    // The emulator's token with the demo scopes is about 1,000 characters; each of these scopes
+    // adds 29 (22 characters in the payload, base64url-encoded).
+    let scopes: Vec<String> = (0..len.saturating_sub(1000) / 29 + 1)
+        .map(|i| format!("additional_scope_{i:04}"))
+        .collect();
+    let id = format!("long-token-client-{len}");
+    w.emu.add_oauth_client(adobe_emulator::OAuthClient {
+        client_id: id.clone(),
+        scopes: scopes.clone(),
+        ..w.demo.oauth.clone()
+    });
+    with(
+        w.oauth(),
+        json!({"OAUTHS2S_CLIENT_ID": id, "OAUTHS2S_CECREDENTIALS_METASCOPES": scopes.join(",")}),
+    )
+}
+
+/// Runs `params` once (one-shot, TRACE via the param) with the AEM content API answering 200
+/// with the request reflected through `encode`; returns (result, stderr, the token it sent).
+fn echoed(w: &World, params: &Value, encode: fn(&str) -> String) -> (Value, String, String) {
+    let content = "/content/";
+    let before = w.emu.requests(content).len();
+    w.emu.inject_fault(content, Fault::EchoEncoded { status: 200, encode }, 1);
+    let out = run(w, "", &aem_get(params.clone()), Mode::OneShot, Trace::Param);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let result = last_line(&out);
+    assert_eq!(status(&result), 200, "{result}\n{stderr}");
+    assert!(stderr.contains("params: {"), "no TRACE output:\n{stderr}");
+    let requests = w.emu.requests(content);
+    assert_eq!(requests.len(), before + 1, "{result}");
+    let token = requests[before]
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .expect("a bearer token")
+        .to_string();
+    // The echo was answered and passed on, masked: the test did not pass by missing it.
+    assert!(result["body"]["message"].as_str().is_some_and(|m| m.contains("****")), "{result}");
+    (result, stderr, token)
+}
+
+#[test]
+fn a_long_token_echoed_base64_encoded_never_comes_back() {
+    let w = World::new();
+    for len in [1100, 2500] {
+        let params = oauth_with_token_of(&w, len);
+        let (result, stderr, token) = echoed(&w, &params, |t| STANDARD.encode(t));
+        assert!((len..len + 200).contains(&token.len()), "a {}-character token", token.len());
+        assert_unreadable(&format!("{len}: result"), &result.to_string(), &token);
+        assert_unreadable(&format!("{len}: logs"), &stderr, &token);
+    }
+}
+
+#[test]
+fn a_token_echoed_in_any_encoding_or_cut_short_never_comes_back() {
+    fn every_byte(t: &str) -> String {
+        t.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+    fn percent(t: &str) -> String {
+        percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
+    fn wrapped(t: &str, width: usize, eol: &str) -> String {
+        let lines: Vec<String> = t.as_bytes().chunks(width).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        lines.join(eol)
+    }
+    /// The text with the bearer token cut to its first 90 %.
+    fn cut(t: &str) -> String {
+        let start = t.find("Bearer ").expect("a bearer token") + 7;
+        let end = t[start..].find(" |").map_or(t.len(), |e| start + e);
+        format!("{}{}", &t[..start + (end - start) * 9 / 10], &t[end..])
+    }
+    let encodings: [(&str, fn(&str) -> String); 8] = [
+        ("every byte percent-encoded", every_byte),
+        ("every byte, lower-case hex", |t| every_byte(t).to_lowercase()),
+        ("percent-encoded twice", |t| percent(&percent(t))),
+        ("every byte percent-encoded twice", |t| percent(&every_byte(t))),
+        ("base64, MIME (76 columns, CRLF)", |t| wrapped(&STANDARD.encode(t), 76, "\r\n")),
+        ("base64, PEM (64 columns, LF)", |t| wrapped(&STANDARD.encode(t), 64, "\n")),
+        ("the first 90 %", cut),
+        ("the first 90 %, base64", |t| STANDARD.encode(cut(t))),
+    ];
+    let w = World::new();
+    for (what, encode) in encodings {
+        // A token of the usual length (under 1 KiB): only the encoding is new.
+        let (result, stderr, token) = echoed(&w, &w.oauth(), encode);
+        assert_unreadable(&format!("{what}: result"), &result.to_string(), &token);
+        assert_unreadable(&format!("{what}: logs"), &stderr, &token);
+    }
+}
+
+#[test]
+fn caller_text_cannot_break_a_log_line() {
+    let w = World::new();
+    let org = w.env["IMS_ORG_ID"].clone();
+    let hostile = "a\u{2028}b\u{2029}c\u{85}d\u{9b}e\u{202e}f\r\n[ERROR] forged";
+    let params = with(
+        w.oauth(),
+        json!({
+            "__ow_method": "get",
+            "__ow_path": format!("/quota{hostile}"),
+            "__ow_headers": {"x-gw-ims-org-id": org, "user-agent": hostile, "x-request-id": hostile},
+            "__ow_query": "OPERATION=aem-quota",
+        }),
+    );
+    let out = run(&w, "", &params, Mode::OneShot, Trace::Param);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("params: {"), "no DEBUG output:\n{stderr}");
+    assert!(stderr.contains("user-agent"), "the dump lost the header:\n{stderr}");
+    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{9b}', '\u{202e}', '\r'] {
+        assert!(!stderr.contains(c), "U+{:04X} reached the log:\n{stderr:?}", u32::from(c));
+    }
+    assert!(!stderr.lines().any(|l| l.starts_with("[ERROR] forged")), "{stderr}");
+}
