@@ -17,10 +17,10 @@
 //!   masked as far as it goes on matching (an upstream that quotes only the first 90 % of a
 //!   token gives it away no more than one that quotes all of it).
 //!
-//! The search is one pass of an Aho-Corasick automaton over the first [`KEY_LEN`] bytes of
-//! every form; each hit is then compared with the forms that start that way, and a masked run
-//! is skipped, so the cost stays linear in the text (times the few forms that share a start).
-//! The automaton is built once per state of the set.
+//! The search looks for the first [`KEY_LEN`] bytes of every form (a log line position by
+//! position, a long text in one pass of an Aho-Corasick automaton, built once per state of the
+//! set); each hit is then compared with the forms that start that way, and a masked run is
+//! skipped, so the cost stays linear in the text (times the few forms that share a start).
 //!
 //! The set belongs to the activation, not to a thread: [`Scope::begin`] makes a new one and
 //! installs it on the current thread (the logger reaches it there without it being passed
@@ -128,8 +128,15 @@ struct SecretSet {
     raw: Vec<usize>,
     /// Every form of every value, line breaks removed (see [`fold`]).
     forms: Vec<String>,
-    /// The automaton for `forms`, built when a text is searched, dropped when a form is added.
-    finder: Option<Finder>,
+    /// The distinct first [`KEY_LEN`] bytes of the forms, and for each the forms that start so.
+    keys: Vec<[u8; KEY_LEN]>,
+    forms_by_key: Vec<Vec<usize>>,
+    /// `(key as a number, its index in keys)`, sorted: the short texts' search.
+    key_index: Vec<(u64, usize)>,
+    /// Whether some key starts with this byte.
+    key_starts: Vec<bool>,
+    /// The automaton over `keys` (long texts), built when needed, dropped when a key is added.
+    automaton: Option<AhoCorasick>,
 }
 
 impl SecretSet {
@@ -145,10 +152,35 @@ impl SecretSet {
             let folded = fold(&form).into_owned();
             form.zeroize();
             if folded.len() >= MIN_SECRET_LEN && !self.forms.contains(&folded) {
-                self.forms.push(folded);
+                self.add_form(folded);
             }
         }
-        self.finder = None;
+    }
+
+    fn add_form(&mut self, form: String) {
+        let i = self.forms.len();
+        let Some(key) = form.as_bytes().get(..KEY_LEN).and_then(|k| <[u8; KEY_LEN]>::try_from(k).ok()) else {
+            return;
+        };
+        self.forms.push(form);
+        let number = u64::from_le_bytes(key);
+        match self.key_index.binary_search_by_key(&number, |e| e.0) {
+            Ok(at) => {
+                if let Some(forms) = self.key_index.get(at).and_then(|e| self.forms_by_key.get_mut(e.1)) {
+                    forms.push(i);
+                }
+            }
+            Err(at) => {
+                self.key_index.insert(at, (number, self.keys.len()));
+                self.keys.push(key);
+                self.forms_by_key.push(vec![i]);
+                self.key_starts.resize(256, false);
+                if let Some(start) = self.key_starts.get_mut(usize::from(key[0])) {
+                    *start = true;
+                }
+                self.automaton = None;
+            }
+        }
     }
 
     /// Masks every form in `text`; `None` when nothing matched (or there is nothing to find).
@@ -156,12 +188,20 @@ impl SecretSet {
         if self.forms.is_empty() || text.len() < MIN_SECRET_LEN {
             return None;
         }
-        if self.finder.is_none() {
-            self.finder = Finder::build(&self.forms);
-        }
-        let finder = self.finder.as_ref()?;
         let (folded, shifts) = fold_with_shifts(text);
-        let spans = finder.spans(&folded, &self.forms);
+        let spans = if folded.len() <= DIRECT_MAX {
+            self.spans(&folded, |at| self.direct_hit(&folded, at))
+        } else {
+            if self.automaton.is_none() {
+                self.automaton = build_automaton(&self.keys);
+            }
+            let automaton = self.automaton.as_ref()?;
+            self.spans(&folded, |at| {
+                automaton
+                    .find(Input::new(&*folded).range(at..))
+                    .map(|m| (m.start(), m.pattern().as_usize()))
+            })
+        };
         if spans.is_empty() {
             return None;
         }
@@ -182,72 +222,48 @@ impl SecretSet {
         out.push_str(text.get(cursor..).unwrap_or(""));
         Some(out)
     }
-}
 
-impl Drop for SecretSet {
-    fn drop(&mut self) {
-        self.forms.zeroize();
-    }
-}
-
-/// The automaton over the first [`KEY_LEN`] bytes of every form, and for each such start the
-/// forms that have it.
-struct Finder {
-    automaton: AhoCorasick,
-    forms_by_key: Vec<Vec<usize>>,
-}
-
-impl Finder {
-    fn build(forms: &[String]) -> Option<Finder> {
-        let mut keys: Vec<&[u8]> = Vec::new();
-        let mut forms_by_key: Vec<Vec<usize>> = Vec::new();
-        for (i, form) in forms.iter().enumerate() {
-            let key = form.as_bytes().get(..KEY_LEN)?;
-            match keys.iter().position(|k| *k == key) {
-                Some(k) => forms_by_key.get_mut(k)?.push(i),
-                None => {
-                    keys.push(key);
-                    forms_by_key.push(vec![i]);
-                }
+    /// The first key in `hay` at or after `at` (where, which), looking each position up: for
+    /// short texts, where building an automaton would cost more than the search.
+    fn direct_hit(&self, hay: &[u8], at: usize) -> Option<(usize, usize)> {
+        let last = hay.len().checked_sub(KEY_LEN)?;
+        (at..=last).find_map(|i| {
+            let first = *hay.get(i)?;
+            if !self.key_starts.get(usize::from(first)).copied().unwrap_or(false) {
+                return None;
             }
-        }
-        // Keys all have the same length, so leftmost-first finds the earliest hit; a DFA when
-        // that is cheap to build (the usual few hundred keys), an NFA otherwise.
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .kind(if keys.len() <= 2048 {
-                Some(AhoCorasickKind::DFA)
-            } else {
-                Some(AhoCorasickKind::ContiguousNFA)
-            })
-            .build(&keys)
-            .ok()?;
-        Some(Finder {
-            automaton,
-            forms_by_key,
+            let window = <[u8; KEY_LEN]>::try_from(hay.get(i..i + KEY_LEN)?).ok()?;
+            let found = self
+                .key_index
+                .binary_search_by_key(&u64::from_le_bytes(window), |e| e.0)
+                .ok()?;
+            self.key_index.get(found).map(|e| (i, e.1))
         })
     }
 
-    /// The runs of `hay` to mask, in order and apart: at each hit, the longest start of a
-    /// form that the text goes on matching, if it is long enough ([`prefix_rule`]). The search
-    /// goes on after a masked run, or one byte on from a hit that was not: each byte is looked
-    /// at by the automaton a bounded number of times, and compared with at most the forms that
-    /// share its key.
-    fn spans(&self, hay: &[u8], forms: &[String]) -> Vec<(usize, usize)> {
+    /// The runs of `hay` to mask, in order and apart: at each hit of a key (`next_hit(at)`, the
+    /// first at or after `at`), the longest start of a form with that key that the text goes on
+    /// matching, if it is long enough ([`prefix_rule`]). The search goes on after a masked run,
+    /// or one byte on from a hit that was not: each byte is looked at a bounded number of times,
+    /// and compared with at most the forms that share its key.
+    fn spans(
+        &self,
+        hay: &[u8],
+        mut next_hit: impl FnMut(usize) -> Option<(usize, usize)>,
+    ) -> Vec<(usize, usize)> {
         let mut spans = Vec::new();
         let mut at = 0;
         while at < hay.len() {
-            let Some(hit) = self.automaton.find(Input::new(hay).range(at..)) else {
+            let Some((start, key)) = next_hit(at) else {
                 break;
             };
-            let start = hit.start();
             let rest = hay.get(start..).unwrap_or(&[]);
             let longest = self
                 .forms_by_key
-                .get(hit.pattern().as_usize())
+                .get(key)
                 .into_iter()
                 .flatten()
-                .filter_map(|&i| forms.get(i))
+                .filter_map(|&i| self.forms.get(i))
                 .map(|form| {
                     let same = common_prefix(rest, form.as_bytes());
                     if same >= prefix_rule(form.len()) { same } else { 0 }
@@ -263,6 +279,33 @@ impl Finder {
         }
         spans
     }
+}
+
+impl Drop for SecretSet {
+    fn drop(&mut self) {
+        self.forms.zeroize();
+        self.keys.zeroize();
+        for entry in &mut self.key_index {
+            entry.0.zeroize();
+        }
+    }
+}
+
+/// Texts up to this length are searched by looking each position up among the keys; longer
+/// ones with an automaton, built once per state of the set: building it costs more than
+/// searching a log line or a header that way (a cold activation scrubs a few dozen such short
+/// texts while its set grows), while a long text (an upstream body) is searched in one pass.
+const DIRECT_MAX: usize = 2048;
+
+/// The automaton over `keys`. All keys have the same length, so leftmost-first finds the
+/// earliest hit. A contiguous NFA: linear in the text like a DFA, and built in a fraction of
+/// the time.
+fn build_automaton(keys: &[[u8; KEY_LEN]]) -> Option<AhoCorasick> {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(keys)
+        .ok()
 }
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
@@ -786,6 +829,7 @@ mod tests {
             out.push_str(&text[copied..]);
             any.then_some(out)
         };
+        let pad = " ".repeat(DIRECT_MAX);
         let alphabet: Vec<char> = "abcxyzé-secrt \n".chars().collect();
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..3000 {
@@ -798,7 +842,11 @@ mod tests {
                     alphabet[(state % alphabet.len() as u64) as usize]
                 })
                 .collect();
-            assert_eq!(set.replace(&text), plain(&text), "{text:?}");
+            let expected = plain(&text);
+            assert_eq!(set.replace(&text), expected, "{text:?}");
+            // Long texts are searched with the automaton: the same answer.
+            let long = format!("{text}{pad}");
+            assert_eq!(set.replace(&long), expected.map(|e| e + &pad), "{text:?} (long)");
         }
         assert_eq!(set.replace("xabcabcabx").as_deref(), Some("x****x"));
         assert_eq!(set.replace("xyzxyz\nxyzx\r\nyzxyz!").as_deref(), Some("****!"));
