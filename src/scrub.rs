@@ -29,7 +29,7 @@
 //! the thread had before. Activations running side by side on worker threads each have their
 //! own set.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -119,15 +119,13 @@ impl Drop for Scope {
     }
 }
 
-/// The secrets of an activation and, computed once when each is registered, the forms to
-/// search for.
+/// The secrets of an activation and, computed once when each is registered, the starts of
+/// their forms; a whole form is computed only when a text holds its start.
 #[derive(Default)]
 struct SecretSet {
-    /// Where each value's raw form is in `forms` (its first form): the values themselves,
-    /// without a second copy.
-    raw: Vec<usize>,
-    /// Every form of every value, line breaks removed (see [`fold`]).
-    forms: Vec<String>,
+    /// The values registered, as given (trimmed).
+    values: Vec<String>,
+    forms: Vec<Form>,
     /// The distinct first [`KEY_LEN`] bytes of the forms, and for each the forms that start so.
     keys: Vec<[u8; KEY_LEN]>,
     forms_by_key: Vec<Vec<usize>>,
@@ -139,27 +137,54 @@ struct SecretSet {
     automaton: Option<AhoCorasick>,
 }
 
+/// One form of one value: which, and its start (folded), computed when the value is registered.
+/// The rest is computed when a text holds the start, which is rare: registering a value costs
+/// the same whatever its length, and a long value's many forms take no memory until then.
+struct Form {
+    value: usize,
+    kind: usize,
+    /// The first [`HEAD_LEN`] bytes of the folded form, or all of it if `whole`.
+    head: Vec<u8>,
+    whole: bool,
+    /// The whole folded form, once needed.
+    full: OnceCell<Vec<u8>>,
+}
+
+/// How much of each form is computed when a value is registered: more than any prefix rule
+/// asks for, so that a start that matches less than this is decided on the head alone.
+const HEAD_LEN: usize = 48;
+
 impl SecretSet {
     fn insert(&mut self, value: &str) {
-        let raw = fold(value);
-        if raw.len() < MIN_SECRET_LEN || self.raw.iter().any(|&i| self.forms[i] == raw) {
+        if fold(value).len() < MIN_SECRET_LEN || self.values.iter().any(|v| v == value) {
             return;
         }
-        self.raw.push(self.forms.len());
-        // The raw form comes first (`raw` points at it), then the encodings of the value as
-        // given: a line break in it is escaped or encoded like any other byte.
-        for mut form in encodings(value) {
-            let folded = fold(&form).into_owned();
-            form.zeroize();
-            if folded.len() >= MIN_SECRET_LEN && !self.forms.contains(&folded) {
-                self.add_form(folded);
+        let v = self.values.len();
+        self.values.push(value.to_string());
+        for kind in 0..KINDS {
+            let Some((head, whole)) = head_of(kind, value) else {
+                continue;
+            };
+            let repeated = self
+                .forms
+                .iter()
+                .any(|f| f.value == v && f.whole && whole && f.head == head);
+            if (whole && head.len() < MIN_SECRET_LEN) || repeated {
+                continue;
             }
+            self.add_form(Form {
+                value: v,
+                kind,
+                head,
+                whole,
+                full: OnceCell::new(),
+            });
         }
     }
 
-    fn add_form(&mut self, form: String) {
+    fn add_form(&mut self, form: Form) {
         let i = self.forms.len();
-        let Some(key) = form.as_bytes().get(..KEY_LEN).and_then(|k| <[u8; KEY_LEN]>::try_from(k).ok()) else {
+        let Some(key) = form.head.get(..KEY_LEN).and_then(|k| <[u8; KEY_LEN]>::try_from(k).ok()) else {
             return;
         };
         self.forms.push(form);
@@ -181,6 +206,28 @@ impl SecretSet {
                 self.automaton = None;
             }
         }
+    }
+
+    /// How many bytes of `rest` are the start of `form`, if that is enough to mask.
+    fn matched(&self, form: &Form, rest: &[u8]) -> usize {
+        let mut same = common_prefix(rest, &form.head);
+        let len = if form.whole {
+            form.head.len()
+        } else {
+            if same == form.head.len() {
+                let full = form.full.get_or_init(|| {
+                    let value = self.values.get(form.value).map_or("", String::as_str);
+                    let mut encoded = encoding(form.kind, value).unwrap_or_default();
+                    let folded = fold(&encoded).as_bytes().to_vec();
+                    encoded.zeroize();
+                    folded
+                });
+                same = common_prefix(rest, full);
+            }
+            // Longer than the head, so the rule's upper bound applies.
+            usize::MAX
+        };
+        if same >= prefix_rule(len) { same } else { 0 }
     }
 
     /// Masks every form in `text`; `None` when nothing matched (or there is nothing to find).
@@ -264,10 +311,7 @@ impl SecretSet {
                 .into_iter()
                 .flatten()
                 .filter_map(|&i| self.forms.get(i))
-                .map(|form| {
-                    let same = common_prefix(rest, form.as_bytes());
-                    if same >= prefix_rule(form.len()) { same } else { 0 }
-                })
+                .map(|form| self.matched(form, rest))
                 .max()
                 .unwrap_or(0);
             if longest > 0 {
@@ -283,7 +327,13 @@ impl SecretSet {
 
 impl Drop for SecretSet {
     fn drop(&mut self) {
-        self.forms.zeroize();
+        self.values.zeroize();
+        for form in &mut self.forms {
+            form.head.zeroize();
+            if let Some(mut full) = form.full.take() {
+                full.zeroize();
+            }
+        }
         self.keys.zeroize();
         for entry in &mut self.key_index {
             entry.0.zeroize();
@@ -405,7 +455,7 @@ pub fn register(value: &str) {
 
 /// How many values the current activation has registered (tests and diagnostics).
 pub fn registered() -> usize {
-    Secrets::current().map_or(0, |s| s.lock().raw.len())
+    Secrets::current().map_or(0, |s| s.lock().values.len())
 }
 
 /// `text` with every registered secret, in every form, replaced by [`MASK`].
@@ -471,45 +521,79 @@ fn scrub_value(v: &mut Value, set: &mut SecretSet) -> bool {
     }
 }
 
-/// The forms in which `secret` could appear in a response or a log line, raw first.
-pub fn encodings(secret: &str) -> Vec<String> {
-    let mut forms: Vec<String> = vec![secret.to_string()];
-    if let Ok(json) = serde_json::to_string(secret) {
-        forms.push(json.get(1..json.len().saturating_sub(1)).unwrap_or("").to_string());
-    }
-    // Percent-encoding: RFC 3986's in both cases of hex, JavaScript's encodeURIComponent, a
-    // path's (Python's `quote`: '/' kept), a form body (what IMS requests are: '+' for a
-    // space), all but letters and digits escaped, and every byte escaped; each of them escaped
-    // again, as a URL inside a URL is.
-    let rfc3986 = utf8_percent_encode(secret, UNRESERVED).to_string();
-    let every_byte = every_byte_escaped(secret.as_bytes());
-    let alphanumeric = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
-    let once = [
-        lower_hex_escapes(&rfc3986),
-        rfc3986,
-        utf8_percent_encode(secret, URI_COMPONENT).to_string(),
-        utf8_percent_encode(secret, PATH).to_string(),
-        form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-        lower_hex_escapes(&alphanumeric),
-        alphanumeric,
-        lower_hex_escapes(&every_byte),
-        every_byte,
-    ];
-    for form in once {
-        let twice = utf8_percent_encode(&form, UNRESERVED).to_string();
-        forms.push(lower_hex_escapes(&twice));
-        forms.push(twice);
-        forms.push(form);
-    }
-    forms.push(crate::hex::upper(secret.as_bytes()));
-    forms.push(crate::hex::lower(secret.as_bytes()));
-    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
-        for offset in 0..3usize {
-            forms.push(base64_at(engine, secret.as_bytes(), offset));
+/// How many forms each value is searched in (see [`encoding`]).
+const KINDS: usize = 37;
+
+/// Form number `kind` (0 to [`KINDS`] − 1) of `secret`, the forms in which it could appear in
+/// a response or a log line: raw, JSON-escaped; percent-encoded in 9 ways (RFC 3986's in both
+/// cases of hex, JavaScript's encodeURIComponent, a path's (Python's `quote`: '/' kept), a form
+/// body ('+' for a space), all but letters and digits escaped in both cases, every byte escaped
+/// in both cases), each also escaped again as a URL inside a URL is (in both cases); hex in
+/// both cases; base64 and base64url at each of the three alignments. Every form of a prefix of
+/// `secret` is a prefix of the same form of `secret`.
+fn encoding(kind: usize, secret: &str) -> Option<String> {
+    match kind {
+        0 => Some(secret.to_string()),
+        1 => serde_json::to_string(secret)
+            .ok()
+            .map(|json| json.get(1..json.len().saturating_sub(1)).unwrap_or("").to_string()),
+        2..=28 => {
+            let once = match (kind - 2) / 3 {
+                0 => lower_hex_escapes(&utf8_percent_encode(secret, UNRESERVED).to_string()),
+                1 => utf8_percent_encode(secret, UNRESERVED).to_string(),
+                2 => utf8_percent_encode(secret, URI_COMPONENT).to_string(),
+                3 => utf8_percent_encode(secret, PATH).to_string(),
+                4 => form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+                5 => lower_hex_escapes(&utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string()),
+                6 => utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
+                7 => every_byte_escaped(secret.as_bytes()).to_ascii_lowercase(),
+                _ => every_byte_escaped(secret.as_bytes()),
+            };
+            match (kind - 2) % 3 {
+                0 => Some(once),
+                1 => Some(utf8_percent_encode(&once, UNRESERVED).to_string()),
+                _ => Some(lower_hex_escapes(&utf8_percent_encode(&once, UNRESERVED).to_string())),
+            }
         }
+        29 => Some(crate::hex::upper(secret.as_bytes())),
+        30 => Some(crate::hex::lower(secret.as_bytes())),
+        31..=36 => {
+            let engine = if kind < 34 { &STANDARD_NO_PAD } else { &URL_SAFE_NO_PAD };
+            Some(base64_at(engine, secret.as_bytes(), (kind - 31) % 3))
+        }
+        _ => None,
     }
-    let mut out: Vec<String> = Vec::with_capacity(forms.len());
-    for form in forms {
+}
+
+/// The start of form `kind` of `value`, folded: at most [`HEAD_LEN`] bytes, and whether that
+/// is the whole form. Computed from a prefix of the value long enough to give that many bytes.
+fn head_of(kind: usize, value: &str) -> Option<(Vec<u8>, bool)> {
+    let mut take = 64;
+    loop {
+        let whole = take >= value.len();
+        let mut end = take.min(value.len());
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut encoded = encoding(kind, value.get(..end)?)?;
+        let mut folded = fold(&encoded).into_owned().into_bytes();
+        encoded.zeroize();
+        // A few bytes to spare: the last ones of a prefix's form may differ from the value's
+        // (base64 of a cut, a line-break escape cut in two).
+        if whole || folded.len() >= HEAD_LEN + 4 {
+            let head = if whole { folded.clone() } else { folded.get(..HEAD_LEN)?.to_vec() };
+            folded.zeroize();
+            return Some((head, whole));
+        }
+        folded.zeroize();
+        take *= 2;
+    }
+}
+
+/// The distinct forms of `secret` long enough to search for, raw first (see [`encoding`]).
+pub fn encodings(secret: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(KINDS);
+    for form in (0..KINDS).filter_map(|kind| encoding(kind, secret)) {
         if form.len() >= MIN_SECRET_LEN && !out.contains(&form) {
             out.push(form);
         }
@@ -784,10 +868,22 @@ mod tests {
     /// inside a match and kept outside.
     #[test]
     fn the_automaton_masks_what_a_plain_search_would() {
-        let secrets = ["abcabcab", "cabcabcabcabcabcabc", "xyzxyzxyzxyzxyz-é-xyzxyz", "é-secret-é"];
+        // Short values (whole forms computed when registered) and a long one (only the starts).
+        let long = format!("{}é{}", "xyzabc-secret-".repeat(8), "cba".repeat(40));
+        let secrets = [
+            "abcabcab",
+            "cabcabcabcabcabcabc",
+            "xyzxyzxyzxyzxyz-é-xyzxyz",
+            "é-secret-é",
+            long.as_str(),
+        ];
         let mut set = SecretSet::default();
         secrets.iter().for_each(|s| set.insert(s));
-        let forms = set.forms.clone();
+        let forms: Vec<String> = secrets
+            .iter()
+            .flat_map(|s| encodings(s))
+            .map(|f| fold(&f).into_owned())
+            .collect();
         let plain = |text: &str| -> Option<String> {
             let bytes = text.as_bytes();
             let mut out = String::new();
@@ -847,6 +943,27 @@ mod tests {
             // Long texts are searched with the automaton: the same answer.
             let long = format!("{text}{pad}");
             assert_eq!(set.replace(&long), expected.map(|e| e + &pad), "{text:?} (long)");
+        }
+        // Pieces of the long value's forms, cut anywhere, between random text.
+        let long_forms: Vec<String> = encodings(&long);
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..3 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let form = &long_forms[(state % long_forms.len() as u64) as usize];
+                let mut cut = (state >> 8) as usize % (form.len() + 1);
+                while !form.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.push_str(&form[..cut]);
+                text.push(alphabet[(state >> 20) as usize % alphabet.len()]);
+            }
+            let expected = plain(&text);
+            assert_eq!(set.replace(&text), expected, "{text:?}");
+            let long_text = format!("{text}{pad}");
+            assert_eq!(set.replace(&long_text), expected.map(|e| e + &pad), "{text:?} (long)");
         }
         assert_eq!(set.replace("xabcabcabx").as_deref(), Some("x****x"));
         assert_eq!(set.replace("xyzxyz\nxyzx\r\nyzxyz!").as_deref(), Some("****!"));
