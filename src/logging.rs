@@ -162,7 +162,10 @@ mod tests {
             "a\\nb\\r\\u{85}c\\u{2028}d\\u{2029}e\\u{9b}f\\u{1b}[2Jg\\u{202e}h\\u{7f}i\\tj é ✓"
         );
         assert!(!out.chars().any(is_escaped));
-        assert!(matches!(escape_controls("plain é"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            escape_controls("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

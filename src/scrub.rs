@@ -184,14 +184,22 @@ impl SecretSet {
 
     fn add_form(&mut self, form: Form) {
         let i = self.forms.len();
-        let Some(key) = form.head.get(..KEY_LEN).and_then(|k| <[u8; KEY_LEN]>::try_from(k).ok()) else {
+        let Some(key) = form
+            .head
+            .get(..KEY_LEN)
+            .and_then(|k| <[u8; KEY_LEN]>::try_from(k).ok())
+        else {
             return;
         };
         self.forms.push(form);
         let number = u64::from_le_bytes(key);
         match self.key_index.binary_search_by_key(&number, |e| e.0) {
             Ok(at) => {
-                if let Some(forms) = self.key_index.get(at).and_then(|e| self.forms_by_key.get_mut(e.1)) {
+                if let Some(forms) = self
+                    .key_index
+                    .get(at)
+                    .and_then(|e| self.forms_by_key.get_mut(e.1))
+                {
                     forms.push(i);
                 }
             }
@@ -534,9 +542,11 @@ const KINDS: usize = 37;
 fn encoding(kind: usize, secret: &str) -> Option<String> {
     match kind {
         0 => Some(secret.to_string()),
-        1 => serde_json::to_string(secret)
-            .ok()
-            .map(|json| json.get(1..json.len().saturating_sub(1)).unwrap_or("").to_string()),
+        1 => serde_json::to_string(secret).ok().map(|json| {
+            json.get(1..json.len().saturating_sub(1))
+                .unwrap_or("")
+                .to_string()
+        }),
         2..=28 => {
             let once = match (kind - 2) / 3 {
                 0 => lower_hex_escapes(&utf8_percent_encode(secret, UNRESERVED).to_string()),
@@ -552,13 +562,19 @@ fn encoding(kind: usize, secret: &str) -> Option<String> {
             match (kind - 2) % 3 {
                 0 => Some(once),
                 1 => Some(utf8_percent_encode(&once, UNRESERVED).to_string()),
-                _ => Some(lower_hex_escapes(&utf8_percent_encode(&once, UNRESERVED).to_string())),
+                _ => Some(lower_hex_escapes(
+                    &utf8_percent_encode(&once, UNRESERVED).to_string(),
+                )),
             }
         }
         29 => Some(crate::hex::upper(secret.as_bytes())),
         30 => Some(crate::hex::lower(secret.as_bytes())),
         31..=36 => {
-            let engine = if kind < 34 { &STANDARD_NO_PAD } else { &URL_SAFE_NO_PAD };
+            let engine = if kind < 34 {
+                &STANDARD_NO_PAD
+            } else {
+                &URL_SAFE_NO_PAD
+            };
             Some(base64_at(engine, secret.as_bytes(), (kind - 31) % 3))
         }
         _ => None,
@@ -581,7 +597,11 @@ fn head_of(kind: usize, value: &str) -> Option<(Vec<u8>, bool)> {
         // A few bytes to spare: the last ones of a prefix's form may differ from the value's
         // (base64 of a cut, a line-break escape cut in two).
         if whole || folded.len() >= HEAD_LEN + 4 {
-            let head = if whole { folded.clone() } else { folded.get(..HEAD_LEN)?.to_vec() };
+            let head = if whole {
+                folded.clone()
+            } else {
+                folded.get(..HEAD_LEN)?.to_vec()
+            };
             folded.zeroize();
             return Some((head, whole));
         }
@@ -708,7 +728,10 @@ mod tests {
             ("JSON", serde_json::to_string(secret).unwrap()),
             ("percent", percent(secret)),
             ("percent, lower-case hex", lower_hex_escapes(&percent(secret))),
-            ("form", form_urlencoded::byte_serialize(secret.as_bytes()).collect()),
+            (
+                "form",
+                form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+            ),
             ("every byte", every_byte(secret)),
             ("every byte, lower case", every_byte(secret).to_lowercase()),
             ("percent twice", percent(&percent(secret))),
@@ -717,15 +740,24 @@ mod tests {
                 utf8_percent_encode(&once, NON_ALPHANUMERIC).to_string()
             }),
             ("every byte twice", percent(&every_byte(secret))),
-            ("every byte twice, lower", percent(&every_byte(secret)).to_lowercase()),
+            (
+                "every byte twice, lower",
+                percent(&every_byte(secret)).to_lowercase(),
+            ),
             ("hex", crate::hex::lower(secret.as_bytes())),
             ("HEX", crate::hex::upper(secret.as_bytes())),
             ("base64", STANDARD.encode(secret)),
             ("base64url", URL_SAFE.encode(secret)),
             ("base64 at 1", STANDARD.encode(format!("x{secret}"))),
             ("base64 at 2", STANDARD.encode(format!("Bearer {secret}"))),
-            ("MIME base64", wrapped(&STANDARD.encode(format!("Bearer {secret}")), 76, "\r\n")),
-            ("PEM base64", wrapped(&STANDARD.encode(format!("xy{secret}")), 64, "\n")),
+            (
+                "MIME base64",
+                wrapped(&STANDARD.encode(format!("Bearer {secret}")), 76, "\r\n"),
+            ),
+            (
+                "PEM base64",
+                wrapped(&STANDARD.encode(format!("xy{secret}")), 64, "\n"),
+            ),
             (
                 "PEM base64 in JSON",
                 serde_json::to_string(&wrapped(&STANDARD.encode(secret), 64, "\n")).unwrap(),
@@ -744,7 +776,10 @@ mod tests {
             // All of it masked but what does not depend on the secret: quotes, the base64 of
             // "Bearer " and of the bytes around it.
             assert!(
-                out.starts_with("before ") && out.ends_with(" after") && out.contains(MASK) && out.len() <= 40,
+                out.starts_with("before ")
+                    && out.ends_with(" after")
+                    && out.contains(MASK)
+                    && out.len() <= 40,
                 "{} bytes, {what}: {out}",
                 secret.len()
             );
@@ -758,7 +793,10 @@ mod tests {
         // IMS access tokens are often longer than 1 KiB; key material longer still.
         assert_masked(&token(1100));
         assert_masked(&token(2500));
-        assert_masked(&format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END", wrapped(&token(1600), 64, "\n")));
+        assert_masked(&format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END",
+            wrapped(&token(1600), 64, "\n")
+        ));
     }
 
     #[test]
@@ -771,7 +809,10 @@ mod tests {
         assert_eq!(quoted(2000), "<****>");
         assert_eq!(quoted(15), format!("<{}>", &secret[..15]));
         // A run that starts like the secret is masked as far as it goes on matching.
-        assert_eq!(scrub_text(&format!("{}!{}", &secret[..40], &secret[40..60])), format!("****!{}", &secret[40..60]));
+        assert_eq!(
+            scrub_text(&format!("{}!{}", &secret[..40], &secret[40..60])),
+            format!("****!{}", &secret[40..60])
+        );
         assert_eq!(prefix_rule(8), 8);
         assert_eq!(prefix_rule(20), 10);
         assert_eq!(prefix_rule(4000), 16);
@@ -963,7 +1004,11 @@ mod tests {
             let expected = plain(&text);
             assert_eq!(set.replace(&text), expected, "{text:?}");
             let long_text = format!("{text}{pad}");
-            assert_eq!(set.replace(&long_text), expected.map(|e| e + &pad), "{text:?} (long)");
+            assert_eq!(
+                set.replace(&long_text),
+                expected.map(|e| e + &pad),
+                "{text:?} (long)"
+            );
         }
         assert_eq!(set.replace("xabcabcabx").as_deref(), Some("x****x"));
         assert_eq!(set.replace("xyzxyz\nxyzx\r\nyzxyz!").as_deref(), Some("****!"));

@@ -561,15 +561,24 @@ fn base64_at(engine: &base64::engine::GeneralPurpose, secret: &str, k: usize) ->
 /// characters (a quote of only its first 90 % still holds the middle).
 fn unreadable(what: &str, text: &str, secret: &str) -> Result<(), String> {
     let flat = unwrapped(text);
-    let decoded = percent_encoding::percent_decode_str(&flat).decode_utf8_lossy().into_owned();
-    let twice = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
+    let decoded = percent_encoding::percent_decode_str(&flat)
+        .decode_utf8_lossy()
+        .into_owned();
+    let twice = percent_encoding::percent_decode_str(&decoded)
+        .decode_utf8_lossy()
+        .into_owned();
     let mut forms = vec![secret.to_string()];
     for engine in [&STANDARD, &URL_SAFE] {
         for k in 0..3 {
             forms.push(base64_at(engine, secret, k));
         }
     }
-    let views = [("as printed", text), ("unwrapped", &flat), ("percent-decoded", &decoded), ("percent-decoded twice", &twice)];
+    let views = [
+        ("as printed", text),
+        ("unwrapped", &flat),
+        ("percent-decoded", &decoded),
+        ("percent-decoded twice", &twice),
+    ];
     for (how, seen) in views {
         for form in &forms {
             let mid = form.len() / 2;
@@ -608,7 +617,8 @@ fn oauth_with_token_of(w: &World, len: usize) -> Value {
 fn echoed(w: &World, params: &Value, encode: fn(&str) -> String) -> (Value, String, String) {
     let content = "/content/";
     let before = w.emu.requests(content).len();
-    w.emu.inject_fault(content, Fault::EchoEncoded { status: 200, encode }, 1);
+    w.emu
+        .inject_fault(content, Fault::EchoEncoded { status: 200, encode }, 1);
     let out = run(w, "", &aem_get(params.clone()), Mode::OneShot, Trace::Param);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let result = last_line(&out);
@@ -642,7 +652,11 @@ fn a_long_token_echoed_base64_encoded_never_comes_back() {
     for len in [1100, 2500] {
         let params = oauth_with_token_of(&w, len);
         let echo = echoed(&w, &params, |t| STANDARD.encode(t));
-        assert!((len..len + 200).contains(&echo.2.len()), "a {}-character token", echo.2.len());
+        assert!(
+            (len..len + 200).contains(&echo.2.len()),
+            "a {}-character token",
+            echo.2.len()
+        );
         failures.extend(check_echo(&format!("a {len}-character token"), echo).err());
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -657,7 +671,11 @@ fn a_token_echoed_in_any_encoding_or_cut_short_never_comes_back() {
         percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC).to_string()
     }
     fn wrapped(t: &str, width: usize, eol: &str) -> String {
-        let lines: Vec<String> = t.as_bytes().chunks(width).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        let lines: Vec<String> = t
+            .as_bytes()
+            .chunks(width)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
         lines.join(eol)
     }
     /// The text with the bearer token cut to its first 90 %.
@@ -666,13 +684,18 @@ fn a_token_echoed_in_any_encoding_or_cut_short_never_comes_back() {
         let end = t[start..].find(" |").map_or(t.len(), |e| start + e);
         format!("{}{}", &t[..start + (end - start) * 9 / 10], &t[end..])
     }
-    let encodings: [(&str, fn(&str) -> String); 8] = [
+    type Encode = fn(&str) -> String;
+    let encodings: [(&str, Encode); 8] = [
         ("every byte percent-encoded", every_byte),
         ("every byte, lower-case hex", |t| every_byte(t).to_lowercase()),
         ("percent-encoded twice", |t| percent(&percent(t))),
         ("every byte percent-encoded twice", |t| percent(&every_byte(t))),
-        ("base64, MIME (76 columns, CRLF)", |t| wrapped(&STANDARD.encode(t), 76, "\r\n")),
-        ("base64, PEM (64 columns, LF)", |t| wrapped(&STANDARD.encode(t), 64, "\n")),
+        ("base64, MIME (76 columns, CRLF)", |t| {
+            wrapped(&STANDARD.encode(t), 76, "\r\n")
+        }),
+        ("base64, PEM (64 columns, LF)", |t| {
+            wrapped(&STANDARD.encode(t), 64, "\n")
+        }),
         ("the first 90 %", cut),
         ("the first 90 %, base64", |t| STANDARD.encode(cut(t))),
     ];
@@ -714,9 +737,19 @@ fn caller_text_cannot_break_a_log_line() {
     let out = run(&w, "", &params, Mode::OneShot, Trace::Param);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(stderr.contains("params: {"), "no DEBUG output:\n{stderr}");
-    assert!(stderr.contains("user-agent"), "the dump lost the header:\n{stderr}");
+    assert!(
+        stderr.contains("user-agent"),
+        "the dump lost the header:\n{stderr}"
+    );
     for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{9b}', '\u{202e}', '\r'] {
-        assert!(!stderr.contains(c), "U+{:04X} reached the log:\n{stderr:?}", u32::from(c));
+        assert!(
+            !stderr.contains(c),
+            "U+{:04X} reached the log:\n{stderr:?}",
+            u32::from(c)
+        );
     }
-    assert!(!stderr.lines().any(|l| l.starts_with("[ERROR] forged")), "{stderr}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("[ERROR] forged")),
+        "{stderr}"
+    );
 }

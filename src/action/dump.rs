@@ -186,7 +186,10 @@ mod tests {
             "__ow_headers": {"user-agent": "ua\u{2028}\r\n[INFO] forged"}
         }));
         assert!(!out.chars().any(crate::logging::is_escaped), "{out}");
-        assert!(out.contains("x\\u2028y\\u2029z\\u0085w\\u009bv\\nu\\u202e"), "{out}");
+        assert!(
+            out.contains("x\\u2028y\\u2029z\\u0085w\\u009bv\\nu\\u202e"),
+            "{out}"
+        );
         let back: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back["OPERATION"], "x\u{2028}y\u{2029}z\u{85}w\u{9b}v\nu\u{202e}");
         assert_eq!(back["k\u{2028}ey"], "<hidden>");
