@@ -7,8 +7,9 @@
 //! ([`scrub_result`]) are then searched for each of those values, of any length, in every form
 //! an upstream or a log could give it:
 //! - raw and JSON-escaped;
-//! - percent-encoded: RFC 3986, `encodeURIComponent` and form encoding, every byte escaped, in
-//!   upper- and lower-case hex, and each of those percent-encoded a second time;
+//! - percent-encoded the ways encoders do it (RFC 3986's, `encodeURIComponent`'s, a path's, a
+//!   form body's, all but letters and digits, every byte), in upper- and lower-case hex, and
+//!   each of those percent-encoded a second time;
 //! - hex, upper and lower case;
 //! - base64 and base64url at each of the three byte alignments (so a secret inside a longer
 //!   base64 text is found too), with or without line breaks inside (MIME's 76 columns, PEM's 64,
@@ -21,6 +22,8 @@
 //! position, a long text in one pass of an Aho-Corasick automaton, built once per state of the
 //! set); each hit is then compared with the forms that start that way, and a masked run is
 //! skipped, so the cost stays linear in the text (times the few forms that share a start).
+//! Registering a value computes only the start of each form; the rest is computed when a text
+//! holds that start, so a value costs the same to register whatever its length.
 //!
 //! The set belongs to the activation, not to a thread: [`Scope::begin`] makes a new one and
 //! installs it on the current thread (the logger reaches it there without it being passed
