@@ -14,7 +14,8 @@ It checks, from the repository root:
    - every place that needs a marker (NEEDS_MARKER: warn/error log lines, configuration errors,
      the seal's answers...) has one within MARKER_REACH lines above it;
 4. quickstart: the commands in the README's Quickstart code block are ones CI runs (.ci/run,
-   directly or as a prerequisite of a make target it runs).
+   directly or as a prerequisite of a make target it runs);
+5. make targets: every `make <target>` the docs show in code is a target of the Makefile.
 
 Adding an entry (for the integrator): put `// ops: some-key` (or `# ops: some-key` in shell) on
 the line above the message in the source, and a row in docs/operations.md whose message cell
@@ -486,6 +487,38 @@ def check_quickstart(root):
     return problems
 
 
+def code_of(text):
+    """The code in markdown: fenced blocks and inline spans."""
+    code, fence = [], None
+    for line in text.split("\n"):
+        m = re.match(r"^\s{0,3}(`{3,}|~{3,})", line)
+        if fence is None and m:
+            fence = m.group(1)
+            continue
+        if fence is not None:
+            if line.strip().startswith(fence):
+                fence = None
+            else:
+                code.append(line)
+            continue
+        code += [m.group(2) for m in re.finditer(r"(`+)((?:(?!\1).)+?)\1", line)]
+    return "\n".join(code)
+
+
+def check_make_targets(root, files):
+    """Problems for every `make <target>` in the docs' code that the Makefile does not have."""
+    with open(os.path.join(root, "Makefile"), encoding="utf-8") as f:
+        rules = make_targets(f.read())
+    problems = []
+    for rel in files:
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
+            code = code_of(f.read())
+        for m in re.finditer(r"(?<![\w-])make[ \t]+((?:[A-Z_]+=\S*[ \t]+)*)([a-z][\w-]*)", code):
+            if m.group(2) not in rules:
+                problems.append(f"{rel}: `make {m.group(2)}` is not a target of the Makefile")
+    return sorted(set(problems))
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -501,6 +534,7 @@ def check(root):
     problems += check_reachable(root, graph, "README.md", docs)
     problems += check_operations(root)
     problems += check_quickstart(root)
+    problems += check_make_targets(root, top + docs)
     return problems
 
 
@@ -512,7 +546,7 @@ def main(argv):
     if problems:
         print(f"check-docs: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"check-docs: links, reachability, {OPERATIONS} coverage and the Quickstart hold")
+    print(f"check-docs: links, reachability, {OPERATIONS} coverage, the Quickstart and make targets hold")
     return 0
 
 

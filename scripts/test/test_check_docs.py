@@ -234,6 +234,14 @@ class Fixture(unittest.TestCase):
         self.edit(".ci/run", "make demo\n", "")
         self.assertEqual(self.problems(), [])
 
+    def test_a_make_target_the_makefile_lacks_fails(self):
+        self.edit("docs/guide.md", "## Second part\n", "## Second part\n\nRun `make lint` and `make lnit`.\n")
+        self.assertEqual(self.problems(), ["docs/guide.md: `make lnit` is not a target of the Makefile"])
+
+    def test_make_targets_in_blocks_and_with_variables_are_checked(self):
+        self.edit("docs/guide.md", "## Second part\n", "## Second part\n\n```sh\nUI_PORT=1 make demo\nmake V=1 bench\n```\n")
+        self.assertEqual(self.problems(), ["docs/guide.md: `make bench` is not a target of the Makefile"])
+
 
 class Pieces(unittest.TestCase):
     def test_github_slugs(self):
