@@ -142,7 +142,8 @@ pub struct Response {
     pub status: u16,
     /// The body.
     pub body: Vec<u8>,
-    /// `Retry-After`, verbatim.
+    /// `Retry-After`: the upstream's, verbatim, when it is seconds or a date; on a 429 without
+    /// one that was not retried, the wait the retry policy would have made, in seconds.
     pub retry_after: Option<String>,
     /// `Content-Type`.
     pub content_type: Option<String>,

@@ -6,10 +6,11 @@
 //! API call sets from its method's idempotence). The rules (docs/retries.md has the reasons):
 //! - **429, with `Retry-After`**: waited out when the wait and one more request fit before the
 //!   deadline; otherwise the 429 goes back at once with that `Retry-After`.
-//! - **429, without `Retry-After`**: retried only after [`throttle_wait`], at least the service's
-//!   throttle window step (1 s) and exponential, with jitter, when that fits; otherwise the 429
-//!   goes back at once with a `Retry-After` of that wait in whole seconds, which the caller can
-//!   use. A 429 means the request was refused, not run: any method may be retried.
+//! - **429, without `Retry-After`**: retried only after [`throttle_wait`] (at least the API's
+//!   [`throttle_step`], 1 s from Analytics' window, doubling, with jitter) when that fits;
+//!   otherwise the 429 goes back at once with a `Retry-After` of that wait in whole seconds,
+//!   which the caller can use. A 429 means the request was refused, not run: any method may be
+//!   retried.
 //! - **500, 502, 503, 504 and broken connections**: retried only when the request may be
 //!   repeated (GET, PUT, DELETE; never an API's POST), after an exponential backoff with full
 //!   jitter ([`BACKOFF_BASE`]), or the 503's `Retry-After`, within the deadline.
@@ -28,10 +29,17 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// Backoff base after a server error or a broken connection: retry n waits a random time up
 /// to `BACKOFF_BASE * 2^(n-1)` (full jitter).
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// The least wait after a 429 without `Retry-After`: Analytics allows 12 calls per 6 s per
-/// user (developer.adobe.com/analytics-apis/docs/2.0/guides/faq/), so a retry sooner than a
-/// second after being throttled is refused too and spends another of the 12.
-pub const THROTTLE_STEP: Duration = Duration::from_secs(1);
+/// The least wait after a 429 without `Retry-After`, per API: what its documented window asks.
+pub fn throttle_step(service: Service) -> Duration {
+    match service {
+        // 12 calls per 6 s per user (developer.adobe.com/analytics-apis/docs/2.0/guides/faq/): a
+        // retry sooner than a second after being throttled is refused too, and spends another.
+        Service::Analytics => Duration::from_secs(1),
+        // No published window (the AEM Data Service lists a 429 and no limit; AEM, IMS and State
+        // publish none): the same second, not the 100 ms of a server error.
+        Service::AemDataService | Service::Aem | Service::Ims | Service::AdobeState => Duration::from_secs(1),
+    }
+}
 
 /// What one attempt got, and the room left for another.
 #[derive(Debug, Clone)]
@@ -132,12 +140,12 @@ pub fn decide(attempt: &Attempt) -> Decision {
     }
 }
 
-/// The wait before retry `number` after a 429 without `Retry-After`: the throttle step doubled
-/// for each retry, plus up to as much again of jitter (so that callers throttled together do
-/// not come back together): 1–2 s, then 2–4 s. Two retries span about the 6 s of Analytics'
-/// window. No other API the action calls documents its window: they get the same.
-pub fn throttle_wait(_service: Service, number: u32, random: u64) -> Duration {
-    let step = THROTTLE_STEP.as_millis() as u64 * (1u64 << number.saturating_sub(1).min(10));
+/// The wait before retry `number` after a 429 without `Retry-After`: the service's
+/// [`throttle_step`] doubled for each retry, plus up to as much again of jitter (so that callers
+/// throttled together do not come back together): 1–2 s, then 2–4 s. Two retries span about
+/// the 6 s of Analytics' window.
+pub fn throttle_wait(service: Service, number: u32, random: u64) -> Duration {
+    let step = throttle_step(service).as_millis() as u64 * (1u64 << number.saturating_sub(1).min(10));
     Duration::from_millis(step + random % (step + 1))
 }
 
