@@ -308,6 +308,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// Body bytes (after transfer decoding).
     pub body: Vec<u8>,
+    /// When it had arrived whole: a test measures a client's waits between requests with it.
+    pub received: std::time::Instant,
 }
 
 impl RecordedRequest {

@@ -160,6 +160,7 @@ fn route(state: &State, request: &RecordedRequest) -> Response {
         _ if path.starts_with("/containers/") => {
             adobe_state::handle(&state.adobe_state, state.now_ms(), request)
         }
+        "/discovery/me" => apis::analytics_discovery(state, request),
         _ => match analytics_company(path) {
             Some(company) => apis::analytics_report(state, request, company),
             None => not_found(),
@@ -422,6 +423,7 @@ fn read_request(reader: &mut BufReader<impl Read + Write>) -> Result<Option<Pars
             query,
             headers,
             body,
+            received: std::time::Instant::now(),
         },
         keep_alive,
     }))

@@ -151,7 +151,7 @@ impl ContentCall {
             url: self.base.join(&self.path),
             headers: Vec::new(),
             body: None,
-            retryable: true,
+            retryable: Method::Get.is_idempotent(),
             what: "content GET",
         };
         super::send(http, budget, token, creds, request)

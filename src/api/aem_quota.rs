@@ -77,7 +77,7 @@ impl QuotaCall {
                 ("x-adobe-accept-experimental", "1".into()),
             ],
             body: None,
-            retryable: true,
+            retryable: Method::Get.is_idempotent(),
             what: "contentRequestsQuota",
         };
         super::send(http, budget, token, creds, request)

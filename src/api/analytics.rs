@@ -143,8 +143,9 @@ impl ReportCall {
             url: self.base.join(&format!("/api/{}/reports", self.company_id)),
             headers: vec![("x-proxy-global-company-id", self.company_id.clone())],
             body: Some(("application/json", self.report.to_string().into_bytes())),
-            // A report POST is a read-only query: repeating it changes nothing, so it may be retried.
-            retryable: true,
+            // A POST is not repeated after a server error: it may have run, and spent one of
+            // the user's 12 calls per 6 s. A 429 is retried all the same (docs/retries.md).
+            retryable: Method::Post.is_idempotent(),
             what: "reports",
         };
         super::send(http, budget, token, creds, request)
