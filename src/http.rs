@@ -7,6 +7,7 @@
 //! when it fits in the time left. A retry is never started without enough time to finish.
 //! Only requests marked `retryable` (reads, and token requests, which are safe to repeat) are.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
@@ -116,20 +117,23 @@ pub enum Method {
     Put,
     /// DELETE (the token store's removals)
     Delete,
+    /// PATCH (API routes)
+    Patch,
 }
 
 /// One request to an upstream.
 pub struct Request<'a> {
     /// Who answers, for messages.
     pub service: Service,
-    /// GET or POST.
+    /// The method.
     pub method: Method,
     /// Full URL, built from an allow-listed [`crate::endpoint::BaseUrl`].
     pub url: String,
-    /// Extra headers. Values may be secrets: they are never logged.
-    pub headers: Vec<(&'static str, String)>,
-    /// Content type and body, for POST and PUT.
-    pub body: Option<(&'static str, Vec<u8>)>,
+    /// Extra headers (names: ours, or an API route's, checked when its table was read). Values
+    /// may be secrets: they are never logged.
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    /// Content type and body, for POST, PUT and PATCH.
+    pub body: Option<(Cow<'static, str>, Vec<u8>)>,
     /// Whether repeating the request is harmless.
     pub retryable: bool,
     /// A short name of the call for logs (never the URL's query, never a header).
@@ -317,6 +321,7 @@ impl HttpClient {
             Method::Delete => call_without_body(self.agent.delete(&req.url), req, timeout),
             Method::Post => send_with_body(self.agent.post(&req.url), req, timeout),
             Method::Put => send_with_body(self.agent.put(&req.url), req, timeout),
+            Method::Patch => send_with_body(self.agent.patch(&req.url), req, timeout),
         };
         let mut resp = result.map_err(|e| classify(service, e, timeout))?;
         let header = |name: &str| {
@@ -367,7 +372,7 @@ fn call_without_body(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
     for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
+        builder = builder.header(name.as_ref(), value);
     }
     builder
         .config()
@@ -383,10 +388,10 @@ fn send_with_body(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
     for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
+        builder = builder.header(name.as_ref(), value);
     }
     let (content_type, body) = match &req.body {
-        Some((ct, body)) => (*ct, body.as_slice()),
+        Some((ct, body)) => (ct.as_ref(), body.as_slice()),
         None => ("application/octet-stream", &[][..]),
     };
     builder

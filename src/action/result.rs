@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::api::Reply;
 use crate::error::Error;
 
 /// A success: the API's JSON as the body. The body is always an object or an array, never a
@@ -18,6 +19,28 @@ pub fn success(body: Value) -> Value {
         "headers": { "content-type": "application/json" },
         "body": body,
     })
+}
+
+/// An operation's reply. A 2xx is a success; a 4xx an API route passes on goes in the failure
+/// shape, so that the activation is recorded as failed and a web caller gets the same status,
+/// content type and body.
+pub fn reply(reply: Reply) -> Value {
+    if reply.status == 200 && reply.content_type == "application/json" {
+        return success(reply.body);
+    }
+    let mut headers = json!({ "content-type": reply.content_type });
+    if let Some(retry_after) = reply.retry_after.filter(|_| reply.status == 429) {
+        headers["retry-after"] = json!(retry_after);
+    }
+    let answer = json!({
+        "statusCode": reply.status,
+        "headers": headers,
+        "body": reply.body,
+    });
+    match reply.status {
+        400.. => json!({ "error": answer }),
+        _ => answer,
+    }
 }
 
 /// A failure, with `Retry-After` passed on for a 429.

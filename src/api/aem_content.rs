@@ -38,16 +38,7 @@ pub fn from_params(
     // Fail closed: with AEM service credentials configured, a token only goes to their own
     // environment, even when OAuth (say, App Builder's injected __ims_oauth_s2s) or JWT wins;
     // every other *.adobeaemcloud.com host runs someone else's code.
-    let pinned_client_id = match creds {
-        Some(Credentials::ServiceAccount(c)) if c.method == AuthMethod::AemServiceCredentials => {
-            Some(c.client_id.clone())
-        }
-        _ => aem_service::client_id(params).unwrap_or_else(|e| {
-            check.invalid(e);
-            None
-        }),
-    };
-    if let Some(client_id) = pinned_client_id {
+    if let Some(client_id) = pinned_client_id(params, creds, check) {
         match environment_of(&client_id) {
             None => check.invalid(Error::invalid(
                 aem_service::INPUT,
@@ -82,6 +73,24 @@ pub fn from_params(
         base: base?,
         path: path.to_string(),
     })
+}
+
+/// The client id of the AEM service credentials configured (whichever credential wins), whose
+/// environment every token is held to; `None` without them.
+pub fn pinned_client_id(
+    params: &Params,
+    creds: Option<&Credentials>,
+    check: &mut InputCheck,
+) -> Option<String> {
+    match creds {
+        Some(Credentials::ServiceAccount(c)) if c.method == AuthMethod::AemServiceCredentials => {
+            Some(c.client_id.clone())
+        }
+        _ => aem_service::client_id(params).unwrap_or_else(|e| {
+            check.invalid(e);
+            None
+        }),
+    }
 }
 
 /// Program and environment of AEM service credentials, from a client id `cm-p<P>-e<E>-…`.

@@ -73,8 +73,8 @@ impl QuotaCall {
             method: Method::Get,
             url: self.base.join(&path),
             headers: vec![
-                ("x-gw-ims-org-id", self.org_id.clone()),
-                ("x-adobe-accept-experimental", "1".into()),
+                ("x-gw-ims-org-id".into(), self.org_id.clone()),
+                ("x-adobe-accept-experimental".into(), "1".into()),
             ],
             body: None,
             retryable: true,

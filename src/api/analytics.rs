@@ -141,8 +141,8 @@ impl ReportCall {
             service: Service::Analytics,
             method: Method::Post,
             url: self.base.join(&format!("/api/{}/reports", self.company_id)),
-            headers: vec![("x-proxy-global-company-id", self.company_id.clone())],
-            body: Some(("application/json", self.report.to_string().into_bytes())),
+            headers: vec![("x-proxy-global-company-id".into(), self.company_id.clone())],
+            body: Some(("application/json".into(), self.report.to_string().into_bytes())),
             // A report POST is a read-only query: repeating it changes nothing, so it may be retried.
             retryable: true,
             what: "reports",
