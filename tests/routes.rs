@@ -583,3 +583,54 @@ fn health_lists_each_routes_name_method_and_host_only() {
     assert!(!r.to_string().contains("target/activities"), "no paths: {r}");
     assert!(!r.to_string().contains(V3), "no headers: {r}");
 }
+
+#[test]
+fn every_example_table_is_a_route_table_of_adobe_hosts() {
+    use ims_action::Action;
+    use ims_action::endpoint::AllowList;
+    use ims_action::token::TokenCache;
+    // Adobe's hosts only, as a deployment without IMS_ACTION_ALLOW_HOSTS.
+    let action = Action::new(AllowList::adobe_only(), TokenCache::in_memory());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/routes");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "aem-author.json",
+            "aep.json",
+            "analytics.json",
+            "cja.json",
+            "target.json"
+        ]
+    );
+    for file in files {
+        let example: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(
+            example["reference"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("https://developer.adobe.com/")),
+            "{file:?}"
+        );
+        // As .env carries it: JSON text on one line.
+        let text = example["routes"].to_string();
+        let r = action.handle(
+            json!({"OPERATION": "health", "API_ROUTES": text}),
+            &ims_action::Activation::default(),
+        );
+        assert_eq!(status(&r), 200, "{file:?}: {r}");
+        let routes = r["body"]["routes"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            routes.len(),
+            example["routes"].as_object().unwrap().len(),
+            "{file:?}: {r}"
+        );
+    }
+}
