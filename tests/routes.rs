@@ -634,3 +634,46 @@ fn every_example_table_is_a_route_table_of_adobe_hosts() {
         );
     }
 }
+
+#[test]
+fn aem_service_credentials_hold_every_route_to_their_own_environment() {
+    let w = World::new();
+    let mut routes = table(&w);
+    routes["own-author"] = json!({"url": "https://author-p12345-e67890.adobeaemcloud.com/content/{p}", "params": {"p": "[a-z.]+"}});
+    let call = |routes: &Value, creds: Value| {
+        w.call(
+            &w.action(),
+            with(
+                creds,
+                json!({"OPERATION": "api", "API_ROUTES": routes, "API_ROUTE": "target-activities", "API_PARAMS": {"tenant": "acme"}}),
+            ),
+        )
+    };
+    let r = call(&routes, w.aem_credentials());
+    assert_eq!(status(&r), 200, "their own environment is fine: {r}");
+    routes["other-author"] =
+        json!({"url": "https://author-p1-e2.adobeaemcloud.com/content/{p}", "params": {"p": "[a-z.]+"}});
+    let before = w.emu.request_count("/");
+    let r = call(&routes, w.aem_credentials());
+    assert_eq!(status(&r), 500, "{r}");
+    assert!(
+        message(&r).contains(
+            "route 'other-author': host 'author-p1-e2.adobeaemcloud.com' is not of the AEM environment"
+        ),
+        "{r}"
+    );
+    // Any other credential may call it (the deployment chose the host).
+    assert_eq!(status(&call(&routes, w.oauth())), 200);
+    // A developer token has no client id to send as x-api-key: said at configuration time.
+    let r = call(&routes, w.dev_token());
+    assert_eq!(status(&r), 500, "{r}");
+    assert!(
+        message(&r).contains("route 'target-activities': sends x-api-key (adobe_headers)"),
+        "{r}"
+    );
+    assert_eq!(
+        w.emu.request_count("/") - before,
+        2,
+        "only the OAuth token and call"
+    );
+}

@@ -787,13 +787,10 @@ fn adobe_headers(
 ) -> Option<(String, String)> {
     let creds = creds?;
     let Some(client_id) = creds.client_id() else {
-        check.invalid(Error::invalid(
-            ROUTES_INPUT,
-            format!(
-                "route '{}' sends x-api-key (adobe_headers), but a developer token has no client id: \
-                 set \"adobe_headers\": false on routes a developer token calls",
-                route.name
-            ),
+        check.invalid(bad_route(
+            &route.name,
+            "sends x-api-key (adobe_headers), but a developer token has no client id: set \
+             \"adobe_headers\": false on routes a developer token calls",
         ));
         return None;
     };
