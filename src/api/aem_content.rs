@@ -1,13 +1,16 @@
 //! AEM as a Cloud Service content: `GET {AEM_AUTHOR_URL}{AEM_PATH}` with the bearer token.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::credentials::{AuthMethod, Credentials, aem_service};
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
-use crate::http::{Budget, HttpClient, Method, Request};
+use crate::http::{Budget, HttpClient, Method};
 use crate::params::{InputCheck, Kind, Params};
 use crate::token::AccessToken;
+
+use super::ApiKey;
+use super::route::Route;
 
 /// `AEM_PATH`'s default: the DAM root as JSON.
 pub const DEFAULT_PATH: &str = "/content/dam.json";
@@ -146,7 +149,7 @@ impl ContentCall {
         &self.base
     }
 
-    /// Calls AEM.
+    /// Calls AEM, as a built-in route of the engine.
     pub fn call(
         &self,
         http: &HttpClient,
@@ -154,16 +157,19 @@ impl ContentCall {
         creds: &Credentials,
         budget: &Budget,
     ) -> Result<Value, Error> {
-        let request = Request {
-            service: Service::Aem,
-            method: Method::Get,
-            url: self.base.join(&self.path),
-            headers: Vec::new(),
-            body: None,
-            retryable: true,
-            what: "content GET",
-        };
-        super::send(http, budget, token, creds, request)
+        // AEM_PATH passed check_path: one path (and query) on the host, sent as given.
+        let call = Route::builtin(
+            "content GET",
+            Service::Aem,
+            Method::Get,
+            self.base.clone(),
+            "",
+            &[],
+            &[],
+        )?
+        .verbatim(&self.path)
+        .prepare(&Map::new(), None, ApiKey::IfAny, None)?;
+        super::answer(call.send(http, token, creds, budget)?, Service::Aem)
     }
 }
 

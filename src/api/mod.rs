@@ -9,7 +9,7 @@ pub mod route;
 
 use std::borrow::Cow;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::credentials::Credentials;
 use crate::endpoint::{AllowList, BaseUrl};
@@ -67,8 +67,8 @@ pub enum Operation {
     AnalyticsReport(analytics::ReportCall),
     /// AEM author/publish GET.
     AemGet(aem_content::ContentCall),
-    /// One route of `API_ROUTES`.
-    Api(route::RouteCall),
+    /// One route of `API_ROUTES` (boxed: a route is large, and most calls are not one).
+    Api(Box<route::RouteCall>),
 }
 
 impl Operation {
@@ -91,7 +91,7 @@ impl Operation {
                 analytics::from_params(params, check, allow, clock).map(Operation::AnalyticsReport)
             }
             "aem-get" => aem_content::from_params(params, check, allow, creds).map(Operation::AemGet),
-            "api" => route::from_params(params, check, allow, creds).map(Operation::Api),
+            "api" => route::from_params(params, check, allow, creds).map(|c| Operation::Api(Box::new(c))),
             // Answered by the action before any credential is required: it reports on each
             // credential instead of failing on the first that does not parse.
             HEALTH => {
@@ -190,8 +190,8 @@ impl Reply {
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// Whether to send `x-api-key`.
-#[derive(Debug)]
+/// Whether to send `x-api-key` (a client id is no secret: Adobe's gateway wants it in clear).
+#[derive(Debug, Clone)]
 pub enum ApiKey {
     /// When the credential has a client id (the built-in operations).
     IfAny,
@@ -211,7 +211,7 @@ pub fn exchange(
     token: &AccessToken,
     creds: &Credentials,
     mut req: Request,
-    api_key: ApiKey,
+    api_key: &ApiKey,
 ) -> Result<Response, Error> {
     req.headers
         .push(("authorization".into(), format!("Bearer {}", token.token.expose())));
@@ -220,7 +220,7 @@ pub fn exchange(
     }
     let key = match api_key {
         ApiKey::IfAny => creds.client_id().map(str::to_string),
-        ApiKey::Send(key) => Some(key),
+        ApiKey::Send(key) => Some(key.clone()),
         ApiKey::Omit => None,
     };
     if let Some(key) = key {
@@ -229,17 +229,12 @@ pub fn exchange(
     http.send(&req, budget)
 }
 
-/// Sends a built-in operation's request through [`exchange`] and maps the answer with
-/// [`answer`].
-pub fn send(
-    http: &HttpClient,
-    budget: &Budget,
-    token: &AccessToken,
-    creds: &Credentials,
-    req: Request,
-) -> Result<Value, Error> {
-    let service = req.service;
-    answer(exchange(http, budget, token, creds, req, ApiKey::IfAny)?, service)
+/// The object inside `v` (a built-in route's values), or an empty one.
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
 }
 
 /// Maps a route's answer: a 2xx or a 4xx other than 401 is passed on with its status and its

@@ -15,11 +15,11 @@ use serde_json::{Map, Value};
 use crate::credentials::Credentials;
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
-use crate::http::{Budget, HttpClient, Method, Request};
+use crate::http::{Budget, HttpClient, Method, Request, Response};
 use crate::params::{InputCheck, Kind, Params, json_type};
 use crate::token::AccessToken;
 
-use super::{Reply, aem_content};
+use super::{ApiKey, Reply, aem_content};
 
 /// The sealed route table.
 pub const ROUTES_INPUT: &str = "API_ROUTES";
@@ -76,22 +76,28 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Debug)]
 pub struct Route {
     name: String,
+    service: Service,
     method: Method,
     base: BaseUrl,
     path: Vec<Segment>,
     fixed_query: Option<String>,
     params: BTreeMap<String, Pattern>,
     query: BTreeMap<String, Pattern>,
+    /// The query parameters' order in the URL: a table's sorted, a built-in's as declared.
+    query_order: Vec<String>,
     body: bool,
     body_max: usize,
     headers: Vec<(String, String)>,
     adobe_headers: bool,
+    retryable: bool,
 }
 
 #[derive(Debug)]
 enum Segment {
     Literal(String),
     Placeholder(String),
+    /// A built-in operation's path, checked by the operation (`AEM_PATH`): as is.
+    Verbatim(String),
 }
 
 /// A regex matched against a whole value.
@@ -235,7 +241,7 @@ impl Route {
             .iter()
             .filter_map(|s| match s {
                 Segment::Placeholder(p) => Some(p.as_str()),
-                Segment::Literal(_) => None,
+                Segment::Literal(_) | Segment::Verbatim(_) => None,
             })
             .collect();
         for p in &placeholders {
@@ -276,16 +282,94 @@ impl Route {
         let adobe_headers = flag(spec.get("adobe_headers"), "adobe_headers", true).map_err(bad)?;
         Ok(Route {
             name: name.to_string(),
+            service: Service::Api,
             method,
             base,
             path,
             fixed_query,
             params,
+            query_order: query.keys().cloned().collect(),
             query,
             body,
             body_max,
             headers,
             adobe_headers,
+            retryable: idempotent(method),
+        })
+    }
+
+    /// A built-in operation as a route of the engine: `base` is allow-listed for `service`
+    /// already, `template` a path as in a table's `url`, `params` and `query` its regexes.
+    /// Its headers may be the gateway's own (`x-gw-ims-org-id`): they come from the operation's
+    /// inputs, never from a caller's table.
+    pub(crate) fn builtin(
+        name: &str,
+        service: Service,
+        method: Method,
+        base: BaseUrl,
+        template: &str,
+        params: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) -> Result<Route, Error> {
+        let internal = |why: String| Error::Internal(format!("built-in route {name}: {why}"));
+        let (path, fixed_query) = parse_path(template).map_err(internal)?;
+        let compile = |list: &[(&str, &str)]| -> Result<BTreeMap<String, Pattern>, Error> {
+            list.iter()
+                .map(|(n, re)| Ok((n.to_string(), Pattern::new(re).map_err(internal)?)))
+                .collect()
+        };
+        Ok(Route {
+            name: name.to_string(),
+            service,
+            method,
+            base,
+            path,
+            fixed_query,
+            params: compile(params)?,
+            query: compile(query)?,
+            query_order: query.iter().map(|(n, _)| n.to_string()).collect(),
+            body: matches!(method, Method::Post | Method::Put | Method::Patch),
+            body_max: MAX_BODY_MAX,
+            headers: Vec::new(),
+            adobe_headers: false,
+            retryable: idempotent(method),
+        })
+    }
+
+    /// Adds a fixed header (built-in routes).
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Route {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Marks a non-idempotent request as safe to repeat (a report POST that only reads).
+    pub(crate) fn retryable(mut self, retryable: bool) -> Route {
+        self.retryable = retryable;
+        self
+    }
+
+    /// Appends a path the operation checked itself (`AEM_PATH`, which may hold a query).
+    pub(crate) fn verbatim(mut self, path_and_query: &str) -> Route {
+        self.path.push(Segment::Verbatim(path_and_query.to_string()));
+        self
+    }
+
+    /// The call of this route with `values` (placeholders and query, checked as a caller's
+    /// are) and `body`; `api_key` and `org` are the gateway headers to add.
+    pub(crate) fn prepare(
+        self,
+        values: &Map<String, Value>,
+        body: Option<Vec<u8>>,
+        api_key: ApiKey,
+        org: Option<String>,
+    ) -> Result<RouteCall, Error> {
+        let path_and_query = self.path_and_query(values)?;
+        Ok(RouteCall {
+            route: self,
+            path_and_query,
+            body,
+            api_key,
+            org,
         })
     }
 
@@ -314,9 +398,13 @@ impl Route {
     fn path_and_query(&self, values: &Map<String, Value>) -> Result<String, Error> {
         let mut path = String::new();
         for segment in &self.path {
+            if let Segment::Verbatim(v) = segment {
+                path.push_str(v);
+                continue;
+            }
             path.push('/');
             match segment {
-                Segment::Literal(l) => path.push_str(l),
+                Segment::Literal(l) | Segment::Verbatim(l) => path.push_str(l),
                 Segment::Placeholder(p) => {
                     let field = format!("{PARAMS_INPUT}.{p}");
                     let value = match values.get(p) {
@@ -329,7 +417,10 @@ impl Route {
                         }
                     };
                     check_segment(&field, &value)?;
-                    self.params[p].check(&field, &value, &self.name)?;
+                    let pattern = self.params.get(p).ok_or_else(|| {
+                        Error::Internal(format!("route {} has no regex for {{{p}}}", self.name))
+                    })?;
+                    pattern.check(&field, &value, &self.name)?;
                     path.extend(utf8_percent_encode(&value, SEGMENT));
                 }
             }
@@ -339,8 +430,8 @@ impl Route {
         }
         let mut query = form_urlencoded::Serializer::new(String::new());
         let mut any = false;
-        for (name, pattern) in &self.query {
-            if let Some(v) = values.get(name) {
+        for name in &self.query_order {
+            if let (Some(v), Some(pattern)) = (values.get(name), self.query.get(name)) {
                 let field = format!("{PARAMS_INPUT}.{name}");
                 let value = scalar(&field, v)?;
                 check_text(&field, &value)?;
@@ -507,6 +598,12 @@ fn parse_url(url: &str, allow: &AllowList) -> Result<(BaseUrl, Vec<Segment>, Opt
         Error::InvalidInput { reason, .. } => format!("\"url\" {reason}"),
         other => other.to_string(),
     })?;
+    let (segments, fixed_query) = parse_path(path_and_query)?;
+    Ok((base, segments, fixed_query))
+}
+
+/// A path template (`/{tenant}/target/activities`, with an optional fixed query) into segments.
+fn parse_path(path_and_query: &str) -> Result<(Vec<Segment>, Option<String>), String> {
     let (path, query) = match path_and_query.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (path_and_query, None),
@@ -569,7 +666,7 @@ fn parse_url(url: &str, allow: &AllowList) -> Result<(BaseUrl, Vec<Segment>, Opt
         }
         segments.push(Segment::Literal(part.to_string()));
     }
-    Ok((base, segments, fixed_query))
+    Ok((segments, fixed_query))
 }
 
 /// A placeholder or query value: a string, number or boolean, as text.
@@ -699,7 +796,8 @@ pub struct RouteCall {
     route: Route,
     path_and_query: String,
     body: Option<Vec<u8>>,
-    adobe: Option<(String, String)>,
+    api_key: ApiKey,
+    org: Option<String>,
 }
 
 /// Reads `API_ROUTES` (every route: hosts allow-listed, and held to the AEM environment of
@@ -764,16 +862,19 @@ pub fn from_params(
     }
     let path_and_query = route.path_and_query(&values).map_err(|e| check.invalid(e)).ok()?;
     let body = request_body(params, &route).map_err(|e| check.invalid(e)).ok()?;
-    let adobe = if route.adobe_headers {
-        adobe_headers(params, check, creds, &route)
-    } else {
-        None
+    let (api_key, org) = match route.adobe_headers {
+        true => {
+            let (client_id, org) = adobe_headers(params, check, creds, &route)?;
+            (ApiKey::Send(client_id), Some(org))
+        }
+        false => (ApiKey::Omit, None),
     };
     Some(RouteCall {
         route,
         path_and_query,
         body,
-        adobe,
+        api_key,
+        org,
     })
 }
 
@@ -846,7 +947,7 @@ impl RouteCall {
         &self.route.base
     }
 
-    /// Calls the route.
+    /// Calls the route: its answer passed on ([`super::reply`]).
     pub fn call(
         &self,
         http: &HttpClient,
@@ -854,6 +955,17 @@ impl RouteCall {
         creds: &Credentials,
         budget: &Budget,
     ) -> Result<Reply, Error> {
+        super::reply(self.send(http, token, creds, budget)?, self.route.service)
+    }
+
+    /// Sends the request through the engine's one exchange ([`super::exchange`]).
+    pub fn send(
+        &self,
+        http: &HttpClient,
+        token: &AccessToken,
+        creds: &Credentials,
+        budget: &Budget,
+    ) -> Result<Response, Error> {
         let route = &self.route;
         let mut headers: Vec<(Cow<'static, str>, String)> = route
             .headers
@@ -864,15 +976,11 @@ impl RouteCall {
             .iter()
             .position(|(k, _)| k == "content-type")
             .map(|i| headers.remove(i).1);
-        let api_key = match &self.adobe {
-            Some((client_id, org)) => {
-                headers.push(("x-gw-ims-org-id".into(), org.clone()));
-                super::ApiKey::Send(client_id.clone())
-            }
-            None => super::ApiKey::Omit,
-        };
+        if let Some(org) = &self.org {
+            headers.push(("x-gw-ims-org-id".into(), org.clone()));
+        }
         let request = Request {
-            service: Service::Api,
+            service: route.service,
             method: route.method,
             url: route.base.join(&self.path_and_query),
             headers,
@@ -882,11 +990,10 @@ impl RouteCall {
                     b,
                 )
             }),
-            retryable: idempotent(route.method),
+            retryable: route.retryable,
             what: &route.name,
         };
-        let response = super::exchange(http, budget, token, creds, request, api_key)?;
-        super::reply(response, Service::Api)
+        super::exchange(http, budget, token, creds, request, &self.api_key)
     }
 }
 
