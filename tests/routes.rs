@@ -677,3 +677,61 @@ fn aem_service_credentials_hold_every_route_to_their_own_environment() {
         "only the OAuth token and call"
     );
 }
+
+#[test]
+fn put_patch_and_delete_reach_the_api_as_such_and_only_put_and_delete_are_retried() {
+    let w = World::new();
+    let base = w.emu.base_url();
+    let mut routes = table(&w);
+    for (name, method, body) in [
+        ("put", "PUT", true),
+        ("patch", "PATCH", true),
+        ("delete", "DELETE", false),
+    ] {
+        routes[name] = json!({"url": format!("{base}/echo/{name}"), "method": method, "body": body});
+    }
+    let call = |route: &str, body: Option<Value>| {
+        let mut extra = json!({"API_ROUTES": routes, "API_ROUTE": route});
+        if let Some(body) = body {
+            extra["API_BODY"] = body;
+        }
+        w.call(&w.action(), api(&w, extra))
+    };
+    for (route, body) in [
+        ("put", Some(json!({"a": 1}))),
+        ("patch", Some(json!([1, 2]))),
+        ("delete", None),
+    ] {
+        let path = format!("/echo/{route}");
+        w.emu.inject_fault(&path, Fault::Echo { status: 200 }, 1);
+        let r = call(route, body.clone());
+        assert_eq!(status(&r), 200, "{route}: {r}");
+        let reqs = w.emu.requests(&path);
+        assert_eq!(reqs.len(), 1, "{route}");
+        assert_eq!(reqs[0].method, route.to_ascii_uppercase());
+        match &body {
+            Some(b) => {
+                assert_eq!(serde_json::from_slice::<Value>(&reqs[0].body).unwrap(), *b);
+                assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+            }
+            None => assert!(reqs[0].body.is_empty()),
+        }
+        // A 503, then the echo: an idempotent method is sent again, PATCH is not.
+        w.emu.inject_fault(
+            &path,
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+                body: None,
+            },
+            1,
+        );
+        w.emu.inject_fault(&path, Fault::Echo { status: 200 }, 1);
+        let r = call(route, body.clone());
+        let sent = w.emu.requests(&path).len() - 1;
+        match route {
+            "patch" => assert_eq!((status(&r), sent), (502, 1), "{route}: {r}"),
+            _ => assert_eq!((status(&r), sent), (200, 2), "{route}: {r}"),
+        }
+    }
+}

@@ -61,6 +61,31 @@ mod tests {
     use crate::error::Service;
 
     #[test]
+    fn replies_keep_the_apis_status_and_a_4xx_is_a_failure() {
+        assert_eq!(reply(Reply::json(json!({"a": 1}))), success(json!({"a": 1})));
+        let created = Reply {
+            status: 201,
+            content_type: "text/plain; charset=utf-8",
+            body: json!("done"),
+            retry_after: Some("5".into()),
+        };
+        assert_eq!(
+            reply(created),
+            json!({"statusCode": 201, "headers": {"content-type": "text/plain; charset=utf-8"}, "body": "done"})
+        );
+        let throttled = Reply {
+            status: 429,
+            content_type: "application/json",
+            body: json!({"error_code": "429050"}),
+            retry_after: Some("30".into()),
+        };
+        assert_eq!(
+            reply(throttled),
+            json!({"error": {"statusCode": 429, "headers": {"content-type": "application/json", "retry-after": "30"}, "body": {"error_code": "429050"}}})
+        );
+    }
+
+    #[test]
     fn shapes() {
         assert_eq!(success(json!({"a": 1}))["statusCode"], 200);
         assert_eq!(success(json!("x"))["body"], json!({"value": "x"}));
