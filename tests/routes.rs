@@ -202,6 +202,8 @@ fn path_escapes_and_header_injection_are_refused_before_anything_is_sent() {
         "%2e%2e",
         "%2E%2e%2F",
         "a%2Fb",
+        "%u002F",
+        "100%",
         "%00",
         "a\0b",
         "a\r\nx-injected: 1",

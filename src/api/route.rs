@@ -700,17 +700,14 @@ fn check_text(field: &str, value: &str) -> Result<(), Error> {
 }
 
 /// A path value is one segment, whatever the route's regex admits: no separator, no dot
-/// segment, and no percent-escape (which a server might decode into either).
+/// segment, and no '%' at all (an escape such as `%2F` or `%2e%2e`, or `%u002f`, might be
+/// decoded into either by a server or a proxy on the way).
 fn check_segment(field: &str, value: &str) -> Result<(), Error> {
     check_text(field, value)?;
-    let escape = value
-        .as_bytes()
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
-    if value.is_empty() || value == "." || value == ".." || value.contains(['/', '\\']) || escape {
+    if value.is_empty() || value == "." || value == ".." || value.contains(['/', '\\', '%']) {
         return Err(Error::invalid(
             field,
-            "must be one path segment: not empty, '.' or '..', without '/', '\\' or percent-escapes",
+            "must be one path segment: not empty, '.' or '..', without '/', '\\' or '%'",
         ));
     }
     Ok(())
@@ -1099,6 +1096,8 @@ mod tests {
             "a\\b",
             "%2e%2e",
             "%2F",
+            "%u002f",
+            "50%",
             "a\0",
             "a\r\nx-injected: 1",
             "a\n",
