@@ -3,7 +3,7 @@
 //! allowlist, before any token is fetched; then the request's `API_ROUTE`, `API_PARAMS` and
 //! `API_BODY` are checked against the route. A caller's value fills one path segment only: it
 //! is matched whole against the route's regex, refused outright when it holds a `/`, `\`, a dot
-//! segment, a percent-escape or a control character, and percent-encoded all the same, so that
+//! segment, a '%' or a control character, and percent-encoded all the same, so that
 //! nothing a caller sends can change the path, reach another host or add a header.
 
 use std::borrow::Cow;
