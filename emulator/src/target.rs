@@ -157,3 +157,23 @@ fn create_audience(state: &State, request: &RecordedRequest, tenant: &str) -> Re
         .to_string(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tenant_target_paths_are_targets() {
+        assert_eq!(split("/acme/target/activities"), Some(("acme", "activities")));
+        assert_eq!(split("/acme/target/audiences"), Some(("acme", "audiences")));
+        for other in [
+            "/acme/activities",
+            "/target/activities",
+            "//target/x",
+            "/a%2Fb/target/x",
+            "/a.b/target/x",
+        ] {
+            assert_eq!(split(other), None, "{other}");
+        }
+    }
+}
