@@ -603,16 +603,18 @@ fn every_example_table_is_a_route_table_of_adobe_hosts() {
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "aem-author.json",
-            "aep.json",
-            "analytics.json",
-            "cja.json",
-            "target.json"
-        ]
-    );
+    for api in [
+        "aem-author.json",
+        "aep.json",
+        "analytics.json",
+        "cja.json",
+        "target.json",
+    ] {
+        assert!(
+            names.iter().any(|n| n == api),
+            "examples/routes/{api} is missing: {names:?}"
+        );
+    }
     for file in files {
         let example: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert!(
