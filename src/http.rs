@@ -6,6 +6,7 @@
 //! the API's window, a server error or broken connection only when the request may be
 //! repeated, and never without time left to finish.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
@@ -104,14 +105,16 @@ pub enum Method {
     Put,
     /// DELETE (the token store's removals)
     Delete,
+    /// PATCH (API routes)
+    Patch,
 }
 
 impl Method {
     /// Whether sending the request twice has the effect of sending it once (RFC 9110,
-    /// section 9.2.2): GET, PUT and DELETE are; POST is not. An API call may be repeated after
+    /// section 9.2.2): GET, PUT and DELETE are; POST and PATCH are not. An API call may be repeated after
     /// a server error only when it is ([`crate::retry`]).
     pub fn is_idempotent(self) -> bool {
-        !matches!(self, Method::Post)
+        matches!(self, Method::Get | Method::Put | Method::Delete)
     }
 }
 
@@ -119,14 +122,15 @@ impl Method {
 pub struct Request<'a> {
     /// Who answers, for messages.
     pub service: Service,
-    /// GET or POST.
+    /// The method.
     pub method: Method,
     /// Full URL, built from an allow-listed [`crate::endpoint::BaseUrl`].
     pub url: String,
-    /// Extra headers. Values may be secrets: they are never logged.
-    pub headers: Vec<(&'static str, String)>,
-    /// Content type and body, for POST and PUT.
-    pub body: Option<(&'static str, Vec<u8>)>,
+    /// Extra headers (names: ours, or an API route's, checked when its table was read). Values
+    /// may be secrets: they are never logged.
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    /// Content type and body, for POST, PUT and PATCH.
+    pub body: Option<(Cow<'static, str>, Vec<u8>)>,
     /// Whether repeating the request after a server error or a broken connection is harmless:
     /// [`Method::is_idempotent`] for an API call; a POST only when its API says so (asking IMS
     /// for a token twice is harmless). A 429 is retried either way ([`crate::retry`]).
@@ -333,6 +337,7 @@ impl HttpClient {
             Method::Delete => call_without_body(self.agent.delete(&req.url), req, timeout),
             Method::Post => send_with_body(self.agent.post(&req.url), req, timeout),
             Method::Put => send_with_body(self.agent.put(&req.url), req, timeout),
+            Method::Patch => send_with_body(self.agent.patch(&req.url), req, timeout),
         };
         let mut resp = result.map_err(|e| classify(service, e, timeout))?;
         let header = |name: &str| {
@@ -383,7 +388,7 @@ fn call_without_body(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
     for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
+        builder = builder.header(name.as_ref(), value);
     }
     builder
         .config()
@@ -399,10 +404,10 @@ fn send_with_body(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
     for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
+        builder = builder.header(name.as_ref(), value);
     }
     let (content_type, body) = match &req.body {
-        Some((ct, body)) => (*ct, body.as_slice()),
+        Some((ct, body)) => (ct.as_ref(), body.as_slice()),
         None => ("application/octet-stream", &[][..]),
     };
     builder

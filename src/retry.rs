@@ -36,8 +36,11 @@ pub fn throttle_step(service: Service) -> Duration {
         // retry sooner than a second after being throttled is refused too, and spends another.
         Service::Analytics => Duration::from_secs(1),
         // No published window (the AEM Data Service lists a 429 and no limit; AEM, IMS and State
-        // publish none): the same second, not the 100 ms of a server error.
-        Service::AemDataService | Service::Aem | Service::Ims | Service::AdobeState => Duration::from_secs(1),
+        // publish none; an API route's window is its own API's): the same second, not the
+        // 100 ms of a server error.
+        Service::AemDataService | Service::Aem | Service::Ims | Service::AdobeState | Service::Api => {
+            Duration::from_secs(1)
+        }
     }
 }
 

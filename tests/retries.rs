@@ -215,8 +215,8 @@ fn a_server_error_on_an_analytics_get_is_retried() {
         method: Method::Get,
         url: format!("{}/discovery/me", w.env["ANALYTICS_BASE_URL"]),
         headers: vec![
-            ("authorization", format!("Bearer {}", token.token.expose())),
-            ("x-api-key", client_id),
+            ("authorization".into(), format!("Bearer {}", token.token.expose())),
+            ("x-api-key".into(), client_id),
         ],
         body: None,
         retryable: Method::Get.is_idempotent(),

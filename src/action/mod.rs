@@ -126,7 +126,7 @@ impl Action {
         let _secrets = scrub::Scope::begin();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run(params, activation)));
         let mut result = match outcome {
-            Ok(Ok(body)) => result::success(body),
+            Ok(Ok(reply)) => result::reply(reply),
             Ok(Err(e @ Error::Configuration(_))) => {
                 // ops: configuration-error-logged
                 log::error!("{}: {e}", e.status_code());
@@ -153,7 +153,7 @@ impl Action {
     }
 
     /// Params → sealed configuration → credentials → token → API call.
-    pub fn run(&self, params: Value, activation: &Activation) -> Result<Value, Error> {
+    pub fn run(&self, params: Value, activation: &Activation) -> Result<api::Reply, Error> {
         let (mut map, web) = self.admit(params, activation)?;
         logging::apply_level(map.get("LOG_LEVEL").and_then(Value::as_str));
         if let Some(id) = &activation.activation_id {
@@ -175,7 +175,7 @@ impl Action {
         // `health` reports on every credential, each with its own problems, so it is answered
         // before the one credential the API operations use is required to parse.
         if health::is_requested(&params) {
-            return health::report(self, &params, activation);
+            return health::report(self, &params, activation).map(api::Reply::json);
         }
         let mut check = InputCheck::new(params);
         let creds = credentials::from_params(&params, &mut check, &self.allow, &self.clock);

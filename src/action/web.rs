@@ -9,7 +9,15 @@ use crate::params::{Kind, check_string};
 
 /// The request inputs: the only inputs a deployment may let callers set (through its sealed
 /// `CALLER_INPUTS`). Credentials, endpoints and behaviour never come from a caller.
-pub const REQUEST_INPUTS: [&str; 4] = ["OPERATION", "AEM_PATH", "ANALYTICS_RSID", "ANALYTICS_REPORT"];
+pub const REQUEST_INPUTS: [&str; 7] = [
+    "OPERATION",
+    "AEM_PATH",
+    "ANALYTICS_RSID",
+    "ANALYTICS_REPORT",
+    "API_ROUTE",
+    "API_PARAMS",
+    "API_BODY",
+];
 
 /// Params OpenWhisk adds for a web request (a caller cannot set them: the platform refuses
 /// reserved names). Any of them marks the activation as a web call.

@@ -87,14 +87,14 @@ impl StateStore {
         let mut url = format!("{}/containers/{namespace}/data/{key}", self.base);
         let body = body.map(|(bytes, ttl)| {
             url.push_str(&format!("?ttl={}", ttl.clamp(1, MAX_TTL_SECS)));
-            ("application/octet-stream", bytes)
+            ("application/octet-stream".into(), bytes)
         });
         let auth = base64::engine::general_purpose::STANDARD.encode(api_key.expose());
         let request = Request {
             service: Service::AdobeState,
             method,
             url,
-            headers: vec![("authorization", format!("Basic {auth}"))],
+            headers: vec![("authorization".into(), format!("Basic {auth}"))],
             body,
             // GET, PUT and DELETE of one key are idempotent.
             retryable: true,
@@ -103,6 +103,7 @@ impl StateStore {
                 Method::Put => "put",
                 Method::Delete => "delete",
                 Method::Post => "post",
+                Method::Patch => "patch",
             },
         };
         let resp = call.http.send(&request, &call.budget).map_err(|e| match e {
