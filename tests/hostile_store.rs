@@ -40,6 +40,8 @@ enum Hostile {
     Bloated,
     /// A bulk string of 100 bytes, one byte every 100 ms.
     Drip,
+    /// To a TLS ClientHello, a handshake record of 16 KiB, one byte every 100 ms (100 of them).
+    TlsDrip,
 }
 
 impl Hostile {
@@ -65,8 +67,11 @@ impl Hostile {
                 }
                 Ok(())
             }
-            Hostile::Drip => {
-                s.write_all(b"$100\r\n")?;
+            Hostile::Drip | Hostile::TlsDrip => {
+                match self {
+                    Hostile::Drip => s.write_all(b"$100\r\n")?,
+                    _ => s.write_all(b"\x16\x03\x03\x40\x00")?,
+                }
                 for _ in 0..102 {
                     // The hostile server's own pace, not the test waiting for time.
                     std::thread::sleep(Duration::from_millis(100));
@@ -223,23 +228,25 @@ fn hostile_stores_behind_one_actionloop_process_cost_each_one_try_and_nothing_mo
 }
 
 /// A Redis that drips its reply (a byte every 100 ms: each read returns in time, the whole
-/// would take 10 s) costs a one-shot activation with a 5 s deadline only the store's
-/// allowance: it answers 200 with a token from IMS, in time.
+/// would take 10 s), or drips its TLS handshake, costs a one-shot activation with a 5 s
+/// deadline only the store's allowance: it answers 200 with a token from IMS, in time.
 #[test]
 fn a_dripping_store_costs_only_the_allowance() {
-    let w = World::new();
-    let server = Server::start(Hostile::Drip, None);
-    let container = OneShot::new();
-    let env = vec![
-        (STORE, server.url.clone()),
-        ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
-    ];
-    let child = container.spawn(&w.oauth(), now_ms() + 5_000, &env);
-    let (result, logs) = finish(child);
-    assert_eq!(status(&result), 200, "{result} {logs}");
-    assert_eq!(server.connections(), 1);
-    assert_eq!(w.emu.tokens_issued(&client(&w)), 1);
-    assert!(logs.contains("unavailable: timed out"), "{logs}");
+    for (mode, scheme) in [(Hostile::Drip, "redis"), (Hostile::TlsDrip, "rediss")] {
+        let w = World::new();
+        let server = Server::start(mode, None);
+        let container = OneShot::new();
+        let env = vec![
+            (STORE, server.url.replace("redis", scheme)),
+            ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
+        ];
+        let child = container.spawn(&w.oauth(), now_ms() + 5_000, &env);
+        let (result, logs) = finish(child);
+        assert_eq!(status(&result), 200, "{mode:?}: {result} {logs}");
+        assert_eq!(server.connections(), 1, "{mode:?}");
+        assert_eq!(w.emu.tokens_issued(&client(&w)), 1, "{mode:?}");
+        assert!(logs.contains("unavailable: timed out"), "{mode:?}: {logs}");
+    }
 }
 
 /// In process, on a held clock: a store that answers garbage is left alone for the cool-off
