@@ -189,11 +189,19 @@ fn hostile_stores_behind_one_actionloop_process_cost_each_one_try_and_nothing_mo
     let mut al = ActionLoop::start_limited(&env, 1 << 30);
     let mut n = 0;
     let mut call = |al: &mut ActionLoop, setting: &str| {
-        al.send(&with(credential(&w, n), json!({ STORE: setting })), &format!("a{n}"), &json!({}));
+        al.send(
+            &with(credential(&w, n), json!({ STORE: setting })),
+            &format!("a{n}"),
+            &json!({}),
+        );
         let r = al.reply();
         n += 1;
         assert_eq!(status(&r), 200, "activation {n} with the store {setting:?}: {r}");
-        assert_eq!(w.emu.tokens_issued(&client(&w)), n as u64, "activation {n}: a token from IMS");
+        assert_eq!(
+            w.emu.tokens_issued(&client(&w)),
+            n as u64,
+            "activation {n}: a token from IMS"
+        );
     };
 
     // Not ASCII: a configuration error, logged, memory only.
@@ -221,10 +229,15 @@ fn hostile_stores_behind_one_actionloop_process_cost_each_one_try_and_nothing_mo
     let logs = al.logs();
     assert!(!logs.contains("panic"), "{logs}");
     assert!(
-        logs.contains("IMS_ACTION_TOKEN_STORE is not usable (it holds a space, a control or a non-ASCII character"),
+        logs.contains(
+            "IMS_ACTION_TOKEN_STORE is not usable (it holds a space, a control or a non-ASCII character"
+        ),
         "{logs}"
     );
-    assert!(logs.contains("answered something unusable: not the Redis protocol"), "{logs}");
+    assert!(
+        logs.contains("answered something unusable: not the Redis protocol"),
+        "{logs}"
+    );
 }
 
 /// A Redis that drips its reply (a byte every 100 ms: each read returns in time, the whole
@@ -368,5 +381,10 @@ fn a_claim_resent_after_a_broken_connection_is_recognised_as_ours() {
     assert_eq!(stats.failures, 0, "{stats:?}");
     // Stored, and the claim released: only the entry is left.
     let dump = redis.dump();
-    assert_eq!(dump.len(), 1, "{:?}", dump.iter().map(|(k, _)| k).collect::<Vec<_>>());
+    assert_eq!(
+        dump.len(),
+        1,
+        "{:?}",
+        dump.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
 }

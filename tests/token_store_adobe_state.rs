@@ -498,8 +498,7 @@ fn a_state_whose_writes_do_not_read_back_fails_at_once_then_cools_off() {
 #[test]
 fn a_5xx_from_state_is_retried_within_the_allowance() {
     let w = world();
-    w.emu
-        .inject_fault("/containers", status_fault(500, None), 1);
+    w.emu.inject_fault("/containers", status_fault(500, None), 1);
     let a = container(&w);
     assert_eq!(status(&call(&a, stored(w.oauth()))), 200);
     let stats = a.shared_stores().stats();

@@ -115,7 +115,10 @@ impl Envelope {
         let field = |name: &str| v.get(name).ok_or(OpenError::Format);
         let token = AccessToken {
             token: Secret::new(field("access_token")?.as_str().ok_or(OpenError::Format)?),
-            token_type: field("token_type")?.as_str().ok_or(OpenError::Format)?.to_string(),
+            token_type: field("token_type")?
+                .as_str()
+                .ok_or(OpenError::Format)?
+                .to_string(),
             obtained_at_ms: field("obtained_at_ms")?.as_u64().ok_or(OpenError::Format)?,
             expires_at_ms: field("expires_at_ms")?.as_u64().ok_or(OpenError::Format)?,
         };

@@ -185,7 +185,12 @@ impl RedisStore {
     /// out closed (the server's idle timeout, a restart: in actionloop mode the store is used
     /// once per token lifetime) is replaced once, within the same time; the command may then
     /// have reached the server on the broken connection too.
-    fn command_resent(&self, call: &Call, args: &[&[u8]], expect: Expect) -> Result<(Reply, bool), StoreError> {
+    fn command_resent(
+        &self,
+        call: &Call,
+        args: &[&[u8]],
+        expect: Expect,
+    ) -> Result<(Reply, bool), StoreError> {
         let end = Instant::now() + call.time_left(UNBOUNDED_FALLBACK);
         let kept = self.take_kept();
         let was_kept = kept.is_some();
@@ -288,7 +293,11 @@ fn connect_any(addrs: &[SocketAddr], end: Instant) -> Result<TcpStream, Failure>
         match TcpStream::connect_timeout(addr, share.max(Duration::from_millis(1))) {
             Ok(tcp) => return Ok(tcp),
             Err(e) => {
-                log::debug!("token store: Redis address {} of {} did not connect", i + 1, addrs.len());
+                log::debug!(
+                    "token store: Redis address {} of {} did not connect",
+                    i + 1,
+                    addrs.len()
+                );
                 last = io_failure(e);
             }
         }
@@ -361,7 +370,11 @@ impl Backend for RedisStore {
     }
 
     fn poll(&self, name: &str, lock: &str, call: &Call) -> Result<Poll, StoreError> {
-        let reply = self.command(call, &[b"MGET", name.as_bytes(), lock.as_bytes()], Expect::Array(2))?;
+        let reply = self.command(
+            call,
+            &[b"MGET", name.as_bytes(), lock.as_bytes()],
+            Expect::Array(2),
+        )?;
         let Reply::Array(items) = reply else {
             return Err(StoreError::Garbage("an unexpected reply to MGET"));
         };

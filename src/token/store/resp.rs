@@ -146,7 +146,10 @@ impl<R: BufRead> Budgeted<'_, R> {
             None => return Err(garbage()),
         };
         // Checked before anything is allocated: a header may claim any length.
-        let with_crlf = len.checked_add(2).filter(|n| *n <= self.left).ok_or_else(garbage)?;
+        let with_crlf = len
+            .checked_add(2)
+            .filter(|n| *n <= self.left)
+            .ok_or_else(garbage)?;
         let mut value = vec![0u8; with_crlf];
         self.input.read_exact(&mut value)?;
         self.left -= with_crlf;
@@ -199,7 +202,9 @@ fn parse_digits(digits: &[u8]) -> Option<i64> {
 fn error_word(line: &[u8]) -> String {
     let word: Vec<u8> = line.iter().take_while(|b| **b != b' ').copied().collect();
     if (1..=MAX_ERROR_WORD).contains(&word.len())
-        && word.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+        && word
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
     {
         String::from_utf8(word).unwrap_or_default()
     } else {
@@ -253,10 +258,7 @@ mod tests {
             Reply::Bulk(Some(b"a\r\n".to_vec()))
         );
         assert_eq!(read(b"$-1\r\n", Expect::Bulk).unwrap(), Reply::Bulk(None));
-        assert_eq!(
-            read(b"$-1\r\n", Expect::StatusOrNil).unwrap(),
-            Reply::Bulk(None)
-        );
+        assert_eq!(read(b"$-1\r\n", Expect::StatusOrNil).unwrap(), Reply::Bulk(None));
         assert_eq!(
             read(b"*2\r\n$1\r\nv\r\n$-1\r\n", Expect::Array(2)).unwrap(),
             Reply::Array(vec![Some(b"v".to_vec()), None])
