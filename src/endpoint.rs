@@ -79,6 +79,7 @@ impl AllowList {
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             match split_host_port(&entry.to_ascii_lowercase()) {
                 Some((host, port)) => extra.push((host.to_string(), port)),
+                // ops: allow-hosts-unparsable
                 None => log::warn!("{ALLOW_HOSTS_ENV}: ignoring unparsable entry '{entry}'"),
             }
         }

@@ -471,6 +471,7 @@ fn tls_config_with(extra: Option<&std::ffi::OsStr>) -> TlsConfig {
             })
             .collect(),
         Err(e) => {
+            // ops: ssl-cert-file-unreadable
             log::warn!(
                 "SSL_CERT_FILE {}: {e}; using the built-in roots only",
                 path.to_string_lossy()

@@ -98,6 +98,7 @@ pub fn apply_level(param: Option<&str>) {
     let level = match param.map(|p| (p, parse_level(p))) {
         Some((_, Some(level))) => level,
         Some((p, None)) => {
+            // ops: log-level-unknown
             log::warn!(
                 "LOG_LEVEL '{}' is not one of error, warn, info, debug, trace; using {default}",
                 p.chars().take(20).collect::<String>().escape_debug()

@@ -128,6 +128,7 @@ impl Action {
         let mut result = match outcome {
             Ok(Ok(body)) => result::success(body),
             Ok(Err(e @ Error::Configuration(_))) => {
+                // ops: configuration-error-logged
                 log::error!("{}: {e}", e.status_code());
                 result::failure(&e)
             }
@@ -136,11 +137,13 @@ impl Action {
                 result::failure(&e)
             }
             Err(_) => {
+                // ops: panic
                 log::error!("the action panicked; answering 500");
                 result::failure(&Error::Internal("the action failed unexpectedly".into()))
             }
         };
         if scrub::scrub_result(&mut result) {
+            // ops: secret-replaced
             log::warn!(
                 "a secret would have been returned; it was replaced by {}",
                 scrub::MASK
@@ -288,6 +291,7 @@ impl Action {
     /// without one, a web call is refused.
     fn check_sealed(&self, map: &Map<String, Value>, activation: &Activation) -> Result<(), Error> {
         match &self.sealing {
+            // ops: seal-damaged
             Sealing::Broken(why) => Err(Error::Configuration(why.clone())),
             Sealing::Sealed(seal) => seal.verify(
                 activation.action_name.as_deref(),
@@ -296,10 +300,11 @@ impl Action {
                 &web::REQUEST_INPUTS,
                 &ALWAYS_CALLER_INPUTS,
             ),
+            // ops: seal-missing
             Sealing::Unsealed if web::is_web(map) => Err(Error::Configuration(format!(
                 "this deployment carries no sealed configuration ({} next to the binary), so web \
                  calls are refused: deploy an artifact built by `make package` or the pre-app-build \
-                 hook (see the README, Security)",
+                 hook (see docs/security.md)",
                 seal::SEAL_FILE
             ))),
             Sealing::Unsealed => Ok(()),

@@ -109,6 +109,7 @@ pub fn allowed_orgs(params: &Map<String, Value>) -> Result<Option<Vec<String>>, 
     }
     let orgs = crate::credentials::split_list(&text);
     if orgs.is_empty() {
+        // ops: allowed-orgs-empty
         return Err(Error::Configuration(format!(
             "{ALLOWED_ORGS} is set but names no org: set it to comma-separated …@AdobeOrg ids, or \
              leave it empty to let any caller the platform admits in"
@@ -123,9 +124,11 @@ pub fn check_caller(web: &WebRequest, allowed: Option<&[String]>) -> Result<(), 
     let Some(allowed) = allowed else { return Ok(()) };
     match web.header("x-gw-ims-org-id").map(str::trim) {
         Some(org) if allowed.iter().any(|a| a == org) => Ok(()),
+        // ops: org-not-allowed
         Some(_) => Err(Error::Forbidden(
             "the caller's IMS org (x-gw-ims-org-id) is not allowed".into(),
         )),
+        // ops: org-header-missing
         None => Err(Error::Forbidden(
             "this action requires an x-gw-ims-org-id header".into(),
         )),

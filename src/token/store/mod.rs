@@ -124,6 +124,7 @@ impl Shared {
             self.down_until_ms.fetch_max(until, Ordering::Relaxed);
         }
         if !self.warned.swap(true, Ordering::Relaxed) {
+            // ops: store-cool-off
             log::warn!(
                 "token store {} {e}; going on without it (IMS directly) for {} s; \
                  further store failures are logged at debug",
@@ -212,6 +213,7 @@ impl SharedStores {
                 Some(auth) => Some(auth),
                 None => {
                     if !self.warned_auth.swap(true, Ordering::Relaxed) {
+                        // ops: store-no-api-key
                         log::warn!(
                             "IMS_ACTION_TOKEN_STORE is {}, but this activation has no namespace API key \
                              (annotate the action provide-api-key); using memory only",
@@ -254,6 +256,7 @@ impl SharedStores {
             Ok(None) => return None,
             Err(why) => {
                 if !self.warned_setting.swap(true, Ordering::Relaxed) {
+                    // ops: store-setting-unusable
                     log::warn!("IMS_ACTION_TOKEN_STORE is not usable ({why}); using memory only");
                 }
                 return None;
