@@ -15,6 +15,8 @@
 //! Errors are reduced to a kind: a Redis server's error text is never kept, since a server at a
 //! wrong address could echo the password it was sent.
 
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
