@@ -187,9 +187,10 @@ fn parse_int(text: &[u8]) -> Option<i64> {
     }
 }
 
-/// 1 to 19 ASCII digits, overflow checked.
+/// 1 to 19 ASCII digits, no leading zero (Redis never writes one), overflow checked.
 fn parse_digits(digits: &[u8]) -> Option<i64> {
-    if digits.is_empty() || digits.len() > MAX_DIGITS {
+    let leading_zero = digits.len() > 1 && digits.first() == Some(&b'0');
+    if digits.is_empty() || digits.len() > MAX_DIGITS || leading_zero {
         return None;
     }
     digits.iter().try_fold(0i64, |n, d| {
@@ -280,6 +281,9 @@ mod tests {
             (b"$+1\r\nx\r\n", Expect::Bulk),
             (b"$ 1\r\nx\r\n", Expect::Bulk),
             (b"$-2\r\n", Expect::Bulk),
+            (b"$01\r\nx\r\n", Expect::Bulk),
+            (b"*2\r\n$01\r\nv\r\n$-1\r\n", Expect::Array(2)),
+            (b"*02\r\n$1\r\nv\r\n$-1\r\n", Expect::Array(2)),
             (b"$x\r\n", Expect::Bulk),
             (big_bulk.as_bytes(), Expect::Bulk),
             (b"$5\r\nab", Expect::Bulk),
