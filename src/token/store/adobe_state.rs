@@ -109,8 +109,9 @@ impl StateStore {
             url,
             headers: vec![("authorization".into(), format!("Basic {auth}"))],
             body,
-            // GET, PUT and DELETE of one key are idempotent.
-            retryable: true,
+            // GET, PUT and DELETE of one key are idempotent, but the loop below retries a 5xx
+            // itself within the store's allowance: the client's retries on top would multiply them.
+            retryable: false,
             what: match method {
                 Method::Get => "get",
                 Method::Put => "put",
