@@ -33,6 +33,10 @@ pub const MAX_BODY: u64 = 1024 * 1024;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Backoff base: attempt n waits up to `BACKOFF_BASE * 2^(n-1)`.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Idle connections kept per host (and in all): one per activation the process may run at once
+/// (the launcher's multiplexed mode, up to Adobe's default concurrency of 200), so that a burst's
+/// connections are all still open for the next one. ureq keeps 3 per host by default.
+pub const MAX_IDLE_CONNECTIONS: usize = 200;
 
 /// The time one activation may spend on HTTP.
 #[derive(Debug, Clone)]
@@ -200,6 +204,8 @@ impl HttpClient {
             .user_agent(concat!("ims-action/", env!("CARGO_PKG_VERSION")))
             .proxy(ureq::Proxy::try_from_env())
             .timeout_connect(Some(CONNECT_TIMEOUT))
+            .max_idle_connections(MAX_IDLE_CONNECTIONS)
+            .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
             .tls_config(tls_config())
             .build();
         let preconnector = Preconnector::default();

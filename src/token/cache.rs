@@ -4,18 +4,25 @@
 //! mode (one process per activation in a warm dockerskeleton container) also in a file under the
 //! temp directory: mode 0600 in a 0700 folder, written atomically, and ignored when corrupt,
 //! unreadable or not ours. Only successful fetches are stored.
+//!
+//! A miss is fetched once per credential in the process ([`TokenCache::single_flight`]): when a
+//! burst of activations finds no token, the first fetches it and the others wait for that fetch,
+//! each within its own deadline.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::access_token::AccessToken;
 use crate::credentials::CacheKey;
+use crate::error::{Error, Service};
+use crate::http::Budget;
 use crate::secret::Secret;
 
 /// A token file: the token and its times, under the key that names the file.
@@ -50,6 +57,63 @@ impl TokenTimes {
 pub struct TokenCache {
     memory: Mutex<HashMap<CacheKey, AccessToken>>,
     dir: Option<PathBuf>,
+    /// Fetches under way, by credential: who comes while one is in flight waits for it.
+    flights: Mutex<HashMap<CacheKey, Arc<Flight>>>,
+}
+
+/// One fetch under way, and its outcome once it has landed.
+#[derive(Default)]
+struct Flight {
+    outcome: Mutex<Option<Result<AccessToken, Error>>>,
+    landed: Condvar,
+}
+
+impl Flight {
+    fn land(&self, outcome: Result<AccessToken, Error>) {
+        if let Ok(mut slot) = self.outcome.lock() {
+            slot.get_or_insert(outcome);
+        }
+        self.landed.notify_all();
+    }
+
+    /// The outcome once landed; `None` when `budget` runs out first.
+    fn wait(&self, budget: &Budget) -> Option<Result<AccessToken, Error>> {
+        let mut slot = self.outcome.lock().ok()?;
+        loop {
+            if let Some(outcome) = slot.as_ref() {
+                return Some(outcome.clone());
+            }
+            // Without a deadline, the fetch waited for ends on its own HTTP timeouts; the wait
+            // wakes now and then only to look again.
+            let wait = match budget.left() {
+                Some(left) if left.is_zero() => return None,
+                Some(left) => left.min(Duration::from_secs(1)),
+                None => Duration::from_secs(1),
+            };
+            slot = self.landed.wait_timeout(slot, wait).ok()?.0;
+        }
+    }
+}
+
+/// The fetch a leader runs: landed and forgotten however the leader leaves, a panic included,
+/// so that no one waits for a fetch that will never land.
+struct Lead<'a> {
+    flights: &'a Mutex<HashMap<CacheKey, Arc<Flight>>>,
+    key: CacheKey,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.flight.land(Err(Error::Internal(
+            "the token request this activation waited for failed unexpectedly".into(),
+        )));
+        if let Ok(mut flights) = self.flights.lock()
+            && flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(&self.key);
+        }
+    }
 }
 
 impl TokenCache {
@@ -58,6 +122,7 @@ impl TokenCache {
         TokenCache {
             memory: Mutex::new(HashMap::new()),
             dir: None,
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -66,6 +131,7 @@ impl TokenCache {
         TokenCache {
             memory: Mutex::new(HashMap::new()),
             dir: Some(dir),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -120,6 +186,59 @@ impl TokenCache {
             && let Err(e) = write_file(dir, key, token)
         {
             log::debug!("token cache file not written: {e}");
+        }
+    }
+
+    /// Runs `fetch` for `key` unless a fetch for it is already under way in this process, in
+    /// which case this waits for that one's outcome (a token, or the error it ended with) within
+    /// `budget`. A fetch that ran out of its own activation's time is not shared: the waiters
+    /// still have theirs, and the next of them fetches.
+    pub fn single_flight(
+        &self,
+        key: &CacheKey,
+        budget: &Budget,
+        fetch: impl FnOnce() -> Result<AccessToken, Error>,
+    ) -> Result<AccessToken, Error> {
+        let mut fetch = Some(fetch);
+        loop {
+            let Ok(mut flights) = self.flights.lock() else {
+                break;
+            };
+            let joined = flights.get(key).cloned();
+            let Some(flight) = joined else {
+                let flight = Arc::new(Flight::default());
+                flights.insert(*key, Arc::clone(&flight));
+                drop(flights);
+                let lead = Lead {
+                    flights: &self.flights,
+                    key: *key,
+                    flight,
+                };
+                let outcome = fetch.take().map_or_else(
+                    || Err(Error::Internal("a token fetch ran twice".into())),
+                    |f| f(),
+                );
+                lead.flight.land(outcome.clone());
+                return outcome;
+            };
+            drop(flights);
+            log::debug!("waiting for another activation's token request");
+            match flight.wait(budget) {
+                Some(Err(Error::Timeout { .. })) => continue,
+                Some(outcome) => return outcome,
+                None => {
+                    return Err(Error::Timeout {
+                        service: Service::Ims,
+                        detail: "no time left before the activation deadline while another \
+                                 activation's token request was under way"
+                            .into(),
+                    });
+                }
+            }
+        }
+        match fetch.take() {
+            Some(f) => f(),
+            None => Err(Error::Internal("a token fetch ran twice".into())),
         }
     }
 
