@@ -37,6 +37,10 @@ pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// (the launcher's multiplexed mode, up to Adobe's default concurrency of 200), so that a burst's
 /// connections are all still open for the next one. ureq keeps 3 per host by default.
 pub const MAX_IDLE_CONNECTIONS: usize = 200;
+/// Each connection's read and write buffers. ureq's default is 128 KiB each, written in full
+/// when the connection opens: 200 connections held 51 MiB. Our requests and Adobe's response
+/// heads are a few KiB; bodies stream through.
+pub const CONNECTION_BUFFERS: (usize, usize) = (32 * 1024, 16 * 1024);
 
 /// The time one activation may spend on HTTP.
 #[derive(Debug, Clone)]
@@ -206,6 +210,8 @@ impl HttpClient {
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .max_idle_connections(MAX_IDLE_CONNECTIONS)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
+            .input_buffer_size(CONNECTION_BUFFERS.0)
+            .output_buffer_size(CONNECTION_BUFFERS.1)
             .tls_config(tls_config())
             .build();
         let preconnector = Preconnector::default();
