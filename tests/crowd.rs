@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use adobe_emulator::{Fault, Gate, OAuthClient};
+use adobe_emulator::{DemoCredentials, Emulator, Fault, Gate, OAuthClient, TestCa};
 use common::*;
 use serde_json::{Value, json};
 
@@ -52,11 +52,16 @@ struct Crowd {
 
 impl Crowd {
     fn start(w: &World) -> Crowd {
+        Crowd::start_with(&[("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port())])
+    }
+
+    /// With `env` on top of this process's environment.
+    fn start_with(env: &[(&str, String)]) -> Crowd {
         let drive = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("actions/ims-action/test/fixtures/drive");
         let mut node = Command::new("node")
             .arg(drive)
             .arg(under_test().0)
-            .env("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             .env_remove("IMS_ACTION_MAX_IN_FLIGHT")
             .stdin(Stdio::piped())
@@ -148,17 +153,22 @@ impl Drop for Crowd {
     }
 }
 
-/// Waits until the emulator has seen `count` requests under `prefix` (held ones included).
-fn wait_for_requests(w: &World, prefix: &str, count: u64) {
+/// Waits until `emu` has seen `count` requests under `prefix` (held ones included).
+fn wait_at(emu: &Emulator, prefix: &str, count: u64) {
     let started = Instant::now();
-    while w.emu.request_count(prefix) < count {
+    while emu.request_count(prefix) < count {
         assert!(
             started.elapsed() < PATIENCE,
             "the emulator saw {} of {count} requests to {prefix}",
-            w.emu.request_count(prefix)
+            emu.request_count(prefix)
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits until the emulator has seen `count` requests under `prefix` (held ones included).
+fn wait_for_requests(w: &World, prefix: &str, count: u64) {
+    wait_at(&w.emu, prefix, count);
 }
 
 /// An `aem-get` of `path` with the demo OAuth credential.
@@ -182,7 +192,10 @@ fn tokens_by_path(w: &World, prefix: &str) -> BTreeMap<String, String> {
         .requests(prefix)
         .into_iter()
         .map(|r| {
-            let token = r.header("authorization").unwrap_or("").trim_start_matches("Bearer ");
+            let token = r
+                .header("authorization")
+                .unwrap_or("")
+                .trim_start_matches("Bearer ");
             (r.path.clone(), token.to_string())
         })
         .collect()
@@ -198,7 +211,11 @@ fn two_hundred_activations_at_once_share_one_token_stay_small_and_each_get_their
     w.emu
         .inject_fault("/content/dam.json", Fault::Hold(gate.clone()), CROWD as u32);
     for i in 0..CROWD {
-        crowd.send(&format!("a{i}"), &aem_get(&w, &format!("/content/dam.json?n={i}")), json!({}));
+        crowd.send(
+            &format!("a{i}"),
+            &aem_get(&w, &format!("/content/dam.json?n={i}")),
+            json!({}),
+        );
     }
     wait_for_requests(&w, "/content/dam.json", CROWD as u64);
     let rss = rss_kib(crowd.pid());
@@ -213,7 +230,11 @@ fn two_hundred_activations_at_once_share_one_token_stay_small_and_each_get_their
     for (n, r) in &first {
         assert_eq!(status(r), 200, "{n}: {r}");
     }
-    assert_eq!(w.emu.request_count("/ims/token/v3"), 1, "one IMS token for the burst");
+    assert_eq!(
+        w.emu.request_count("/ims/token/v3"),
+        1,
+        "one IMS token for the burst"
+    );
     assert_eq!(w.emu.tokens_issued(&w.env["OAUTHS2S_CLIENT_ID"]), 1);
     let opened = w.emu.connection_stats().accepted;
 
@@ -223,14 +244,22 @@ fn two_hundred_activations_at_once_share_one_token_stay_small_and_each_get_their
     w.emu
         .inject_fault("/content/crowd/", Fault::Echo { status: 200 }, CROWD as u32);
     for i in 0..CROWD {
-        crowd.send(&format!("b{i}"), &aem_get(&w, &format!("/content/crowd/{i}.json")), json!({}));
+        crowd.send(
+            &format!("b{i}"),
+            &aem_get(&w, &format!("/content/crowd/{i}.json")),
+            json!({}),
+        );
     }
     let second = crowd.collect(CROWD);
     let tokens = tokens_by_path(&w, "/content/crowd/");
     for i in 0..CROWD {
         let r = &second[&format!("b{i}")];
         assert_eq!(status(r), 200, "b{i}: {r}");
-        assert_eq!(r["body"]["request"]["path"], format!("/content/crowd/{i}.json"), "b{i}");
+        assert_eq!(
+            r["body"]["request"]["path"],
+            format!("/content/crowd/{i}.json"),
+            "b{i}"
+        );
         // The echoed bearer token is this activation's secret: scrubbed from its result.
         let token = &tokens[&format!("/content/crowd/{i}.json")];
         assert!(token.len() > 20);
@@ -254,10 +283,17 @@ fn one_activation_held_at_the_emulator_holds_none_of_the_other_199() {
     crowd.send("held", &aem_get(&w, "/content/dam/demo.json"), json!({}));
     wait_for_requests(&w, "/content/dam/demo.json", 1);
     for i in 1..CROWD {
-        crowd.send(&format!("{i}"), &aem_get(&w, &format!("/content/dam.json?n={i}")), json!({}));
+        crowd.send(
+            &format!("{i}"),
+            &aem_get(&w, &format!("/content/dam.json?n={i}")),
+            json!({}),
+        );
     }
     let others = crowd.collect(CROWD - 1);
-    assert!(!others.contains_key("held"), "the held one answered before its gate opened");
+    assert!(
+        !others.contains_key("held"),
+        "the held one answered before its gate opened"
+    );
     for (n, r) in &others {
         assert_eq!(status(r), 200, "{n}: {r}");
     }
@@ -355,7 +391,11 @@ fn a_child_killed_with_activations_in_flight_fails_each_with_a_502_and_the_next_
     w.emu
         .inject_fault("/content/dam.json", Fault::Hold(gate.clone()), 20);
     for i in 0..20 {
-        crowd.send(&format!("{i}"), &aem_get(&w, &format!("/content/dam.json?n={i}")), json!({}));
+        crowd.send(
+            &format!("{i}"),
+            &aem_get(&w, &format!("/content/dam.json?n={i}")),
+            json!({}),
+        );
     }
     wait_for_requests(&w, "/content/dam.json", 20);
     let killed = Command::new("kill")
@@ -394,7 +434,11 @@ fn an_activation_whose_deadline_passes_is_answered_504_without_holding_the_rest(
     );
     wait_for_requests(&w, "/content/dam/demo.json", 1);
     for i in 0..20 {
-        crowd.send(&format!("{i}"), &aem_get(&w, &format!("/content/dam.json?n={i}")), json!({}));
+        crowd.send(
+            &format!("{i}"),
+            &aem_get(&w, &format!("/content/dam.json?n={i}")),
+            json!({}),
+        );
     }
     let others = crowd.collect(20);
     assert!(!others.contains_key("doomed"), "the others were answered first");
@@ -405,4 +449,59 @@ fn an_activation_whose_deadline_passes_is_answered_504_without_holding_the_rest(
     assert_eq!(n, "doomed");
     assert_eq!(status(&doomed), 504, "{doomed}");
     gate.open();
+}
+
+#[test]
+fn two_hundred_at_once_over_tls_fit_their_small_stacks_and_the_memory_bound() {
+    // The deepest path: IMS and the API on two origins over TLS, so each activation also opens
+    // the API's connection while the token is fetched. A stack too small for it would abort the
+    // whole process (and every activation in flight).
+    let ca = TestCa::generate(&[]).expect("a test CA");
+    let emu = Emulator::start_tls_on("127.0.0.1:0", &ca).expect("emulator over TLS");
+    let demo = DemoCredentials::generate();
+    demo.register(&emu);
+    let env = ims_action::runtime::dotenv::parse(&demo.to_env(&emu));
+    let port = emu.host_port().rsplit_once(':').expect("host:port").1.to_string();
+    let mut params = serde_json::Map::new();
+    for n in OAUTH {
+        params.insert(n.into(), json!(env[n]));
+    }
+    params.insert("OPERATION".into(), json!("aem-quota"));
+    params.insert("IMS_BASE_URL".into(), json!(format!("https://localhost:{port}")));
+    params.insert(
+        "AEM_DATA_SERVICE_BASE_URL".into(),
+        json!(format!("https://127.0.0.1:{port}")),
+    );
+    let ca_file = temp_path("ca.pem");
+    std::fs::write(&ca_file, ca.ca_pem()).expect("write the CA");
+    let mut crowd = Crowd::start_with(&[
+        (
+            "IMS_ACTION_ALLOW_HOSTS",
+            format!("localhost:{port},127.0.0.1:{port}"),
+        ),
+        ("SSL_CERT_FILE", ca_file.display().to_string()),
+    ]);
+    let gate = Gate::new();
+    emu.inject_fault("/adobe/stats", Fault::Hold(gate.clone()), CROWD as u32);
+    let params = Value::Object(params);
+    for i in 0..CROWD {
+        crowd.send(&format!("{i}"), &params, json!({}));
+    }
+    wait_at(&emu, "/adobe/stats", CROWD as u64);
+    let rss = rss_kib(crowd.pid());
+    let (binary, limit_mib) = under_test();
+    eprintln!(
+        "RSS of {} with {CROWD} activations in flight over TLS: {rss} KiB",
+        binary.display()
+    );
+    assert!(
+        rss < limit_mib * 1024,
+        "{rss} KiB with {CROWD} in flight over TLS"
+    );
+    gate.open();
+    for (n, r) in crowd.collect(CROWD) {
+        assert_eq!(status(&r), 200, "{n}: {r}");
+    }
+    assert_eq!(emu.request_count("/ims/token/v3"), 1);
+    let _ = std::fs::remove_file(ca_file);
 }

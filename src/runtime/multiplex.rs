@@ -278,7 +278,8 @@ mod tests {
     #[test]
     fn bad_lines_panics_and_oversized_lines_are_answered_under_their_id() {
         let big = format!("9 {{\"value\":{{\"x\":\"{}\"}}}}\n", "y".repeat(MAX_LINE + 10));
-        let input = format!("4 not json\n5 {{\"value\":{{\"panic\":1}}}}\nno-space\n{big}6 {{\"value\":{{}}}}\n");
+        let input =
+            format!("4 not json\n5 {{\"value\":{{\"panic\":1}}}}\nno-space\n{big}6 {{\"value\":{{}}}}\n");
         let mut out = Vec::new();
         serve(input.as_bytes(), &mut out, true, 1, |params, _| {
             if params.get("panic").is_some() {

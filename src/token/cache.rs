@@ -109,7 +109,9 @@ impl Drop for Lead<'_> {
             "the token request this activation waited for failed unexpectedly".into(),
         )));
         if let Ok(mut flights) = self.flights.lock()
-            && flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            && flights
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
         {
             flights.remove(&self.key);
         }
@@ -214,10 +216,9 @@ impl TokenCache {
                     key: *key,
                     flight,
                 };
-                let outcome = fetch.take().map_or_else(
-                    || Err(Error::Internal("a token fetch ran twice".into())),
-                    |f| f(),
-                );
+                let outcome = fetch
+                    .take()
+                    .map_or_else(|| Err(Error::Internal("a token fetch ran twice".into())), |f| f());
                 lead.flight.land(outcome.clone());
                 return outcome;
             };
