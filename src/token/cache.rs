@@ -365,6 +365,159 @@ mod tests {
         d
     }
 
+    use crate::activation::Activation;
+    use crate::time::Clock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn budget(deadline_ms: Option<u64>) -> Budget {
+        let activation = Activation {
+            deadline_ms,
+            ..Activation::default()
+        };
+        Budget::new(&activation, Duration::from_secs(10), &Clock::system())
+    }
+
+    /// Runs `fetch` as the leader for `key` once `waiters` others wait for its flight.
+    fn lead_after(c: &TokenCache, key: &CacheKey, waiters: usize) {
+        loop {
+            let joined = c.flights.lock().unwrap().get(key).map(Arc::strong_count);
+            // The map's, the leader's, and one per waiter.
+            if joined == Some(2 + waiters) {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_burst_makes_one_fetch_and_everyone_gets_its_outcome() {
+        let c = TokenCache::in_memory();
+        let k = CacheKey([7; 32]);
+        let fetches = AtomicUsize::new(0);
+        let fetch = || {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            lead_after(&c, &k, 15);
+            Ok(token(86_400_000))
+        };
+        let tokens: Vec<_> = std::thread::scope(|s| {
+            let all: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| c.single_flight(&k, &budget(None), fetch)))
+                .collect();
+            all.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert!(
+            tokens
+                .iter()
+                .all(|t| t.as_ref().map(|t| t.token.expose()) == Ok("tok"))
+        );
+        assert!(c.flights.lock().unwrap().is_empty());
+
+        // A refusal is shared too (same credential, same answer)...
+        let refused = Error::ImsRefused {
+            status: 401,
+            code: "invalid_client".into(),
+            description: "no".into(),
+        };
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let all: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        c.single_flight(&k, &budget(None), || {
+                            lead_after(&c, &k, 3);
+                            Err(refused.clone())
+                        })
+                    })
+                })
+                .collect();
+            all.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(outcomes.iter().all(|o| o == &Err(refused.clone())));
+    }
+
+    #[test]
+    fn a_leader_out_of_time_is_not_shared_and_a_waiter_out_of_time_does_not_wait() {
+        let c = TokenCache::in_memory();
+        let k = CacheKey([8; 32]);
+        let fetches = AtomicUsize::new(0);
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                c.single_flight(&k, &budget(None), || {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    lead_after(&c, &k, 1);
+                    Err(Error::Timeout {
+                        service: Service::Ims,
+                        detail: "no time left".into(),
+                    })
+                })
+            });
+            let waiter = s.spawn(|| {
+                // Joins the leader's flight (or leads a new one): it has time for its own fetch.
+                while c.flights.lock().unwrap().is_empty() {
+                    std::thread::yield_now();
+                }
+                c.single_flight(&k, &budget(None), || {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    Ok(token(86_400_000))
+                })
+            });
+            vec![leader.join().unwrap(), waiter.join().unwrap()]
+        });
+        assert!(matches!(outcomes[0], Err(Error::Timeout { .. })));
+        assert!(outcomes[1].is_ok(), "{:?}", outcomes[1]);
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+
+        // A waiter whose deadline has passed gives up at once, and never fetches.
+        let held = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                c.single_flight(&k, &budget(None), || {
+                    held.wait();
+                    held.wait();
+                    Ok(token(86_400_000))
+                })
+            });
+            held.wait();
+            let late = c.single_flight(&k, &budget(Some(1)), || panic!("must not fetch"));
+            assert!(matches!(late, Err(Error::Timeout { .. })), "{late:?}");
+            held.wait();
+            assert!(leader.join().unwrap().is_ok());
+        });
+    }
+
+    #[test]
+    fn a_leader_that_panics_fails_its_waiters_and_leaves_no_flight() {
+        let c = TokenCache::in_memory();
+        let k = CacheKey([9; 32]);
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    c.single_flight(&k, &budget(None), || {
+                        lead_after(&c, &k, 2);
+                        panic!("boom")
+                    })
+                }));
+            });
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        while c.flights.lock().unwrap().is_empty() {
+                            std::thread::yield_now();
+                        }
+                        c.single_flight(&k, &budget(None), || panic!("the leader's flight was joined"))
+                    })
+                })
+                .collect();
+            leader.join().unwrap();
+            waiters.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(
+            outcomes.iter().all(|o| matches!(o, Err(Error::Internal(_)))),
+            "{outcomes:?}"
+        );
+        assert!(c.flights.lock().unwrap().is_empty());
+    }
+
     #[test]
     fn memory_cache_hands_out_fresh_tokens_only() {
         let c = TokenCache::in_memory();
