@@ -37,10 +37,11 @@ pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// (the launcher's multiplexed mode, up to Adobe's default concurrency of 200), so that a burst's
 /// connections are all still open for the next one. ureq keeps 3 per host by default.
 pub const MAX_IDLE_CONNECTIONS: usize = 200;
-/// Each connection's read and write buffers. ureq's default is 128 KiB each, written in full
-/// when the connection opens: 200 connections held 51 MiB. Our requests and Adobe's response
-/// heads are a few KiB; bodies stream through.
-pub const CONNECTION_BUFFERS: (usize, usize) = (32 * 1024, 16 * 1024);
+/// Each connection's read and write buffers (twice over TLS: one pair below it, one above).
+/// ureq's default is 128 KiB each, written in full when the connection opens: 200 connections
+/// held 51 MiB. A response head must fit the read buffer and a request head the write buffer:
+/// Adobe's are a few KiB (a bearer token is about 2); bodies stream through.
+pub const CONNECTION_BUFFERS: (usize, usize) = (16 * 1024, 8 * 1024);
 
 /// The time one activation may spend on HTTP.
 #[derive(Debug, Clone)]

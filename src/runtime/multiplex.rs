@@ -37,8 +37,9 @@ pub const MAX_IN_FLIGHT_ENV: &str = "IMS_ACTION_MAX_IN_FLIGHT";
 /// Activations run at once by default: Adobe I/O Runtime's default `limits.concurrency`, the
 /// most one container is sent at once (and the idle connections the HTTP pool keeps per host).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = crate::http::MAX_IDLE_CONNECTIONS;
-/// The stack of an activation's thread. Measured: the deepest path (a TLS handshake with a
-/// token fetch, in a debug build) stays well inside it; untouched pages cost no memory.
+/// The stack of an activation's thread. Measured with 200 at once over TLS (tests/crowd.rs):
+/// each touches 50 to 70 KiB in a release build, about 160 KiB in a debug one; untouched pages
+/// cost no memory, and an overflow would abort the process.
 pub const STACK_SIZE: usize = 256 * 1024;
 /// The longest id accepted (the launcher sends decimal counters).
 const MAX_ID: usize = 32;
