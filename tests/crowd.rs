@@ -177,14 +177,15 @@ fn aem_get(w: &World, path: &str) -> Value {
     with(w.oauth(), json!({"OPERATION": "aem-get", "AEM_PATH": path}))
 }
 
-/// The resident set of process `pid`, in KiB (`VmRSS` in /proc/<pid>/status).
+/// The largest resident set process `pid` has had so far, in KiB (`VmHWM` in
+/// /proc/<pid>/status): read with every activation in flight, it covers their TLS handshakes too.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the child's status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .expect("VmHWM")
 }
 
 /// The bearer token of each request to `prefix` the emulator saw, by path.

@@ -356,7 +356,7 @@ impl Action {
     ) -> Result<AccessToken, Error> {
         // Only a success is stored: a failed fetch leaves nothing cached. Activations at once
         // (multiplexed mode) share one fetch per credential: the others wait for it.
-        self.tokens.single_flight(key, budget, || {
+        self.tokens.single_flight(key, budget, refused, || {
             flight::token(&self.tokens, key, store, refused, || {
                 match creds {
                     Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),

@@ -194,11 +194,13 @@ impl TokenCache {
     /// Runs `fetch` for `key` unless a fetch for it is already under way in this process, in
     /// which case this waits for that one's outcome (a token, or the error it ended with) within
     /// `budget`. A fetch that ran out of its own activation's time is not shared: the waiters
-    /// still have theirs, and the next of them fetches.
+    /// still have theirs, and the next of them fetches. A token cached meanwhile (by a fetch
+    /// that ended between the caller's look and this call) is used, unless it is `refused`.
     pub fn single_flight(
         &self,
         key: &CacheKey,
         budget: &Budget,
+        refused: Option<&AccessToken>,
         fetch: impl FnOnce() -> Result<AccessToken, Error>,
     ) -> Result<AccessToken, Error> {
         let mut fetch = Some(fetch);
@@ -216,9 +218,14 @@ impl TokenCache {
                     key: *key,
                     flight,
                 };
-                let outcome = fetch
-                    .take()
-                    .map_or_else(|| Err(Error::Internal("a token fetch ran twice".into())), |f| f());
+                let cached = self
+                    .get(key, budget.clock().now_ms())
+                    .filter(|t| refused.is_none_or(|r| r.token != t.token));
+                let outcome = match (cached, fetch.take()) {
+                    (Some(token), _) => Ok(token),
+                    (None, Some(f)) => f(),
+                    (None, None) => Err(Error::Internal("a token fetch ran twice".into())),
+                };
                 lead.flight.land(outcome.clone());
                 return outcome;
             };
@@ -401,7 +408,7 @@ mod tests {
         };
         let tokens: Vec<_> = std::thread::scope(|s| {
             let all: Vec<_> = (0..16)
-                .map(|_| s.spawn(|| c.single_flight(&k, &budget(None), fetch)))
+                .map(|_| s.spawn(|| c.single_flight(&k, &budget(None), None, fetch)))
                 .collect();
             all.into_iter().map(|t| t.join().unwrap()).collect()
         });
@@ -423,7 +430,7 @@ mod tests {
             let all: Vec<_> = (0..4)
                 .map(|_| {
                     s.spawn(|| {
-                        c.single_flight(&k, &budget(None), || {
+                        c.single_flight(&k, &budget(None), None, || {
                             lead_after(&c, &k, 3);
                             Err(refused.clone())
                         })
@@ -442,7 +449,7 @@ mod tests {
         let fetches = AtomicUsize::new(0);
         let outcomes: Vec<_> = std::thread::scope(|s| {
             let leader = s.spawn(|| {
-                c.single_flight(&k, &budget(None), || {
+                c.single_flight(&k, &budget(None), None, || {
                     fetches.fetch_add(1, Ordering::SeqCst);
                     lead_after(&c, &k, 1);
                     Err(Error::Timeout {
@@ -456,7 +463,7 @@ mod tests {
                 while c.flights.lock().unwrap().is_empty() {
                     std::thread::yield_now();
                 }
-                c.single_flight(&k, &budget(None), || {
+                c.single_flight(&k, &budget(None), None, || {
                     fetches.fetch_add(1, Ordering::SeqCst);
                     Ok(token(86_400_000))
                 })
@@ -471,18 +478,36 @@ mod tests {
         let held = std::sync::Barrier::new(2);
         std::thread::scope(|s| {
             let leader = s.spawn(|| {
-                c.single_flight(&k, &budget(None), || {
+                c.single_flight(&k, &budget(None), None, || {
                     held.wait();
                     held.wait();
                     Ok(token(86_400_000))
                 })
             });
             held.wait();
-            let late = c.single_flight(&k, &budget(Some(1)), || panic!("must not fetch"));
+            let late = c.single_flight(&k, &budget(Some(1)), None, || panic!("must not fetch"));
             assert!(matches!(late, Err(Error::Timeout { .. })), "{late:?}");
             held.wait();
             assert!(leader.join().unwrap().is_ok());
         });
+    }
+
+    #[test]
+    fn a_token_cached_since_the_callers_look_is_used_unless_it_was_refused() {
+        // The look in memory and the flight are apart: a fetch may end in between.
+        const FAR: u64 = 4_000_000_000_000; // year 2096: fresh by the system clock
+        let c = TokenCache::in_memory();
+        let k = CacheKey([10; 32]);
+        c.put(&k, &token(FAR));
+        let got = c.single_flight(&k, &budget(None), None, || panic!("must not fetch"));
+        assert_eq!(got.map(|t| t.token), Ok(Secret::new("tok")));
+        let refused = token(FAR);
+        let fresh = AccessToken {
+            token: Secret::new("fresh"),
+            ..token(FAR)
+        };
+        let got = c.single_flight(&k, &budget(None), Some(&refused), || Ok(fresh));
+        assert_eq!(got.map(|t| t.token), Ok(Secret::new("fresh")));
     }
 
     #[test]
@@ -492,7 +517,7 @@ mod tests {
         let outcomes: Vec<_> = std::thread::scope(|s| {
             let leader = s.spawn(|| {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    c.single_flight(&k, &budget(None), || {
+                    c.single_flight(&k, &budget(None), None, || {
                         lead_after(&c, &k, 2);
                         panic!("boom")
                     })
@@ -504,7 +529,9 @@ mod tests {
                         while c.flights.lock().unwrap().is_empty() {
                             std::thread::yield_now();
                         }
-                        c.single_flight(&k, &budget(None), || panic!("the leader's flight was joined"))
+                        c.single_flight(&k, &budget(None), None, || {
+                            panic!("the leader's flight was joined")
+                        })
                     })
                 })
                 .collect();
