@@ -359,13 +359,16 @@ impl Action {
         store: Option<&mut Session>,
         refused: Option<&AccessToken>,
     ) -> Result<AccessToken, Error> {
-        // Only a success is stored: a failed fetch leaves nothing cached.
-        flight::token(&self.tokens, key, store, refused, || {
-            match creds {
-                Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),
-                _ => log::info!("getting a new access token ({})", creds.method()),
-            }
-            creds.fetch(&self.http, budget)
+        // Only a success is stored: a failed fetch leaves nothing cached. Activations at once
+        // (multiplexed mode) share one fetch per credential: the others wait for it.
+        self.tokens.single_flight(key, budget, refused, || {
+            flight::token(&self.tokens, key, store, refused, || {
+                match creds {
+                    Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),
+                    _ => log::info!("getting a new access token ({})", creds.method()),
+                }
+                creds.fetch(&self.http, budget)
+            })
         })
     }
 }
