@@ -12,7 +12,9 @@ connections and fetches the token; the second, right after, finds them open.
 - A fresh Node process (a fresh container: an empty TMPDIR, so no token file from before) per
   subject, N and run, the order of subjects rotating.
 - Counts: the emulator's `GET /__stats` around each burst: IMS token requests, TCP connections
-  accepted, TLS handshakes.
+  accepted, TLS handshakes; and the namespace's own kernel TCP counters (/proc/net/netstat, per
+  network namespace, so only the bench's traffic): SYNs dropped because a listen queue was full,
+  and SYNs retransmitted, which a burst of new connections to one listener can cause.
 
 The network (delay line, addresses, HTTPS emulator, the staged launcher) is the WAN section's
 (wan.Wan), at the one RTT of this section.
@@ -44,7 +46,9 @@ SUBJECTS = {
 OURS = "appbuilder"
 REFERENCE = "node-cached"  # the first burst's targets are relative to it
 BURSTS = ("first", "second")
-COUNTS = ("token_requests", "connections", "tls_handshakes")
+COUNTS = ("token_requests", "connections", "tls_handshakes", "listen_drops", "syn_retransmits")
+# /proc/net/netstat fields: SYNs (or handshake ACKs) dropped at a full listen queue, SYNs resent.
+KERNEL_TCP = {"listen_drops": "ListenDrops", "syn_retransmits": "TCPSynRetrans"}
 # Second burst: p50 ≤ SECOND_RTTS × RTT + SECOND_PLUS_MS (the API request on an open connection,
 # with room for a crowd's queueing on 2 cores).
 SECOND_RTTS, SECOND_PLUS_MS = 1.3, 10.0
@@ -127,6 +131,27 @@ class CrowdProcess:
                 pass
 
 
+def parse_netstat(text: str) -> dict:
+    """/proc/net/netstat: {"TcpExt": {"ListenDrops": n, ...}, ...} (a header line of names, then a
+    line of values, per group). Pure (bench/tests)."""
+    out, lines = {}, text.splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        group, _, names = names.partition(":")
+        vgroup, _, values = values.partition(":")
+        if group == vgroup:
+            out[group] = {k: int(v) for k, v in zip(names.split(), values.split()) if v.lstrip("-").isdigit()}
+    return out
+
+
+def kernel_tcp() -> dict:
+    """This network namespace's counters of KERNEL_TCP (0 where the kernel does not have one)."""
+    try:
+        ext = parse_netstat(Path("/proc/net/netstat").read_text()).get("TcpExt", {})
+    except OSError:
+        ext = {}
+    return {k: ext.get(name, 0) for k, name in KERNEL_TCP.items()}
+
+
 def burst_record(b: dict, delta: dict) -> dict:
     """What results.json keeps of one burst: each activation's ms, which failed, the counts."""
     return {"ms": [round(x, 3) for x in b["ms"]], "failed": b.get("failed") or [],
@@ -183,18 +208,19 @@ class Crowd:
         """One container: a burst of n, the emulator's counters, another burst of n right after."""
         p = self.container(s, f"n{n}-run{run}")
         try:
-            s0 = self.wan.emu.stats()
+            s0, k0 = self.wan.emu.stats(), kernel_tcp()
             b1 = p.burst(n, self.timeout_s(n))
-            s1 = self.wan.emu.stats()
+            s1, k1 = self.wan.emu.stats(), kernel_tcp()
             b2 = p.burst(n, self.timeout_s(n))
-            s2 = self.wan.emu.stats()
+            s2, k2 = self.wan.emu.stats(), kernel_tcp()
         except BaseException:
             p.kill()
             p.close()
             raise
         rep = p.close()
         return {"subject": s, "n": n, "run": run,
-                "bursts": [burst_record(b1, counter_delta(s0, s1)), burst_record(b2, counter_delta(s1, s2))],
+                "bursts": [burst_record(b1, counter_delta(s0, s1) | kernel_delta(k0, k1)),
+                           burst_record(b2, counter_delta(s1, s2) | kernel_delta(k1, k2))],
                 "node_maxrss_kib": rep.get("maxrss_kb")}
 
     def measure(self, failed: dict) -> list[dict]:
@@ -219,6 +245,8 @@ class Crowd:
                             f"second p50 {_p(b2, 50)} max {_p(b2, 100)} ms; tokens {b1['counts']['token_requests']}"
                             f"+{b2['counts']['token_requests']}, connections {b1['counts']['connections']}"
                             f"+{b2['counts']['connections']}"
+                            + (f"; SYNs dropped {b1['counts']['listen_drops']}+{b2['counts']['listen_drops']}"
+                               if b1["counts"]["listen_drops"] or b2["counts"]["listen_drops"] else "")
                             + (f"; FAILED {len(b1['failed'])}+{len(b2['failed'])}" if b1["failed"] or b2["failed"] else ""))
                 bs = BusyWatch.sample(f"crowd N={n} run {run + 1}")
                 if bs["busy"]:
@@ -227,6 +255,10 @@ class Crowd:
 
     def close(self) -> dict:
         return self.wan.close()
+
+
+def kernel_delta(before: dict, after: dict) -> dict:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in KERNEL_TCP}
 
 
 def _p(b: dict, p: float) -> str:

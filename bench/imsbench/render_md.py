@@ -600,11 +600,15 @@ def crowd_section(cr: dict) -> list[str]:
                     f"{fmt.ms(p50)} ms, " + ("met" if p50 <= second_burst_goal_ms(rtt) else "**missed**"))
             L.append(f"| {n} | " + " | ".join(cells) + f" | {tail} |")
         L.append("")
+    # the kernel's count of SYNs dropped at a full listen queue: a column only when there were any
+    dropped = any(x for by_n in summ.values() for e in by_n.values() for b in BURSTS
+                  for x in ((e.get(b) or {}).get("listen_drops") or []))
     L += ["### IMS token requests and TCP connections per burst", "",
           "first burst / second burst; peak RSS over the container's life (`VmHWM`), of the Node process and of "
           "the launcher's child (the ims-action binary).", "",
-          "| N at once | Subject | IMS token requests | TCP connections | TLS handshakes | peak RSS, Node / child MiB |",
-          "|---:|---|---:|---:|---:|---:|"]
+          "| N at once | Subject | IMS token requests | TCP connections | TLS handshakes | "
+          + ("SYNs dropped (listen queue full) | " if dropped else "") + "peak RSS, Node / child MiB |",
+          "|---:|---|---:|---:|---:|" + ("---:|" if dropped else "") + "---:|"]
     for n in ns:
         for s in subjects:
             e = (summ.get(s) or {}).get(n) or {}
@@ -614,7 +618,14 @@ def crowd_section(cr: dict) -> list[str]:
             L.append(f"| {n} | {CROWD_SUBJECTS[s]}{err} | {_pair(f.get('token_requests'), sc.get('token_requests'))} | "
                      f"{_pair(f.get('connections'), sc.get('connections'))} | "
                      f"{_pair(f.get('tls_handshakes'), sc.get('tls_handshakes'))} | "
-                     f"{fmt.mib(e.get('node_maxrss_kib'))}" + (f" / {child}" if child else "") + " |")
+                     + (f"{_pair(f.get('listen_drops'), sc.get('listen_drops'))} | " if dropped else "")
+                     + f"{fmt.mib(e.get('node_maxrss_kib'))}" + (f" / {child}" if child else "") + " |")
+    if dropped:
+        L += ["", "**SYNs dropped**: the kernel of the bench's network namespace dropped connection attempts because "
+              "the emulator's listen queue was full (its accept backlog is Rust's default of 128, shared by IMS and "
+              "the API); each such connection waited for its SYN to be sent again, after 1 s (then 3 s). That wait "
+              "is the emulator's, not the subject's: real IMS and API front ends accept far deeper bursts. Rows "
+              "with drops overstate what opening that many connections at once costs."]
     L += ["", "HTTP/2 to the API (one connection carrying every activation in flight) is not measured: ims-action's "
           "HTTP client, ureq, speaks HTTP/1.1 only, and the Rust HTTP/2 clients (`h2`, through hyper or reqwest) "
           "need an async runtime (tokio), several hundred KiB more in a binary held to 3 MiB and a second, async "

@@ -63,12 +63,23 @@ class Reduction(unittest.TestCase):
         b = {"n": 2, "ok": 1, "ms": [1.23456, 2.0], "failed": [1], "issued_ms": 0.01234, "errors": ["{}"],
              "rss_kib": {"self": 1, "children": [2]}}
         delta = {"token_requests": 1, "api_requests": 2, "tokens_issued": 1, "connections": 2, "tls_handshakes": 2,
-                 "tls_resumed": 0}
+                 "tls_resumed": 0} | crowd.kernel_delta({"listen_drops": 5, "syn_retransmits": 1},
+                                                        {"listen_drops": 77, "syn_retransmits": 73})
         r = crowd.burst_record(b, delta)
         self.assertEqual(r["ms"], [1.235, 2.0])
         self.assertEqual(r["failed"], [1])
-        self.assertEqual(r["counts"], {"token_requests": 1, "connections": 2, "tls_handshakes": 2,
-                                       "api_requests": 2, "tls_resumed": 0})
+        self.assertEqual(r["counts"], {"token_requests": 1, "connections": 2, "tls_handshakes": 2, "listen_drops": 72,
+                                       "syn_retransmits": 72, "api_requests": 2, "tls_resumed": 0})
+
+    def test_kernel_tcp_counters_from_proc_net_netstat(self):
+        text = ("TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans\n"
+                "TcpExt: 0 70 72 73\n"
+                "IpExt: InNoRoutes\n"
+                "IpExt: 4\n")
+        self.assertEqual(crowd.parse_netstat(text), {"TcpExt": {"SyncookiesSent": 0, "ListenOverflows": 70,
+                                                                "ListenDrops": 72, "TCPSynRetrans": 73},
+                                                     "IpExt": {"InNoRoutes": 4}})
+        self.assertEqual(set(crowd.kernel_tcp()), {"listen_drops", "syn_retransmits"})  # this machine's, any values
 
 
 class Derived(unittest.TestCase):
@@ -173,7 +184,22 @@ class Markdown(unittest.TestCase):
         aio = next(ln for ln in counts.splitlines() if ln.startswith("| 200 | Adobe's sample"))
         self.assertIn("| 200 / 200 | 400 / 0 |", aio)
         ours = next(ln for ln in counts.splitlines() if ln.startswith("| 200 | ims-action"))
-        self.assertTrue(ours.endswith("| 43.9 / 3.9 |"), ours)
+        self.assertTrue(ours.endswith("| 0 / 0 | 43.9 / 3.9 |"), ours)
+        cached = next(ln for ln in counts.splitlines() if ln.startswith("| 200 | Node"))
+        self.assertIn("| 72 / 0 |", cached)
+        self.assertIn("**SYNs dropped**", counts)
+
+    def test_no_drops_no_note(self):
+        c = fixture.crowd()
+        for by_n in c["summary"].values():
+            for e in by_n.values():
+                for b in crowd.BURSTS:
+                    e[b]["listen_drops"] = [0 for _ in e[b]["listen_drops"]]
+        sec = "\n".join(render_md.crowd_section(c))
+        self.assertNotIn("**SYNs dropped**", sec)
+        self.assertNotIn("SYNs dropped (listen queue full)", sec, "no column of zeros")
+        ours = next(ln for ln in sec.splitlines() if ln.startswith("| 200 | ims-action"))
+        self.assertTrue(ours.endswith("| 2 / 0 | 2 / 0 | 43.9 / 3.9 |"), ours)
 
     def test_listed_in_what_the_numbers_measure_and_clean(self):
         self.assertIn("**Activations at once in one container (section 8)**", self.md)
