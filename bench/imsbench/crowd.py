@@ -70,16 +70,21 @@ class CrowdProcess:
         os.close(rep_w)
         self.pid = None
         self.buf = bytearray()
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = os.read(self.rep_r, 1)
-            if not chunk:
-                raise BenchError("crowd.js did not start (spawn_rss said nothing)")
-            line += chunk
-        self.pid = int(line.split()[1])
-        ready = self._answer(timeout_s)
-        if not ready.get("ready"):
-            raise BenchError(f"crowd.js did not load {action}: {ready}")
+        try:
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = os.read(self.rep_r, 1)
+                if not chunk:
+                    raise BenchError("crowd.js did not start (spawn_rss said nothing)")
+                line += chunk
+            self.pid = int(line.split()[1])
+            ready = self._answer(timeout_s)
+            if not ready.get("ready"):
+                raise BenchError(f"crowd.js did not load {action}: {ready}")
+        except BaseException:
+            self.kill()
+            self.close()
+            raise
 
     def _answer(self, timeout_s: float) -> dict:
         deadline = time.monotonic() + timeout_s
@@ -247,7 +252,8 @@ class Crowd:
                             f"+{b2['counts']['connections']}"
                             + (f"; SYNs dropped {b1['counts']['listen_drops']}+{b2['counts']['listen_drops']}"
                                if b1["counts"]["listen_drops"] or b2["counts"]["listen_drops"] else "")
-                            + (f"; FAILED {len(b1['failed'])}+{len(b2['failed'])}" if b1["failed"] or b2["failed"] else ""))
+                            + (f"; FAILED {len(b1['failed'])}+{len(b2['failed'])}"
+                               if b1["failed"] or b2["failed"] else ""))
                 bs = BusyWatch.sample(f"crowd N={n} run {run + 1}")
                 if bs["busy"]:
                     log(f"crowd N={n}: machine BUSY, load {bs['load']}")

@@ -86,7 +86,8 @@ async function burst (main, params, n, counter) {
     ms,
     failed,
     issued_ms: issuedMs,
-    errors: failed.slice(0, MAX_ERRORS).map(i => JSON.stringify(results[i] === undefined ? null : results[i]).slice(0, 300)),
+    errors: failed.slice(0, MAX_ERRORS)
+      .map(i => JSON.stringify(results[i] === undefined ? null : results[i]).slice(0, 300)),
     rss_kib: { self: peakRss('self'), children: childPids().map(peakRss).filter(x => x !== null) }
   }
 }
