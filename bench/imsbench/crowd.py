@@ -12,7 +12,8 @@ connections and fetches the token; the second, right after, finds them open.
 - A fresh Node process (a fresh container: an empty TMPDIR, so no token file from before) per
   subject, N and run, the order of subjects rotating.
 - Counts: the emulator's `GET /__stats` around each burst: IMS token requests, TCP connections
-  accepted, TLS handshakes; and the namespace's own kernel TCP counters (/proc/net/netstat, per
+  accepted, TLS handshakes; the delay line's count of connection attempts (SYNs) to IMS and to
+  the API, which the emulator cannot tell apart (one listener serves both); and the namespace's own kernel TCP counters (/proc/net/netstat, per
   network namespace, so only the bench's traffic): SYNs dropped because a listen queue was full,
   and SYNs retransmitted, which a burst of new connections to one listener can cause.
 
@@ -46,7 +47,8 @@ SUBJECTS = {
 OURS = "appbuilder"
 REFERENCE = "node-cached"  # the first burst's targets are relative to it
 BURSTS = ("first", "second")
-COUNTS = ("token_requests", "connections", "tls_handshakes", "listen_drops", "syn_retransmits")
+COUNTS = ("token_requests", "connections", "tls_handshakes", "ims_connects", "api_connects", "listen_drops",
+          "syn_retransmits")
 # /proc/net/netstat fields: SYNs (or handshake ACKs) dropped at a full listen queue, SYNs resent.
 KERNEL_TCP = {"listen_drops": "ListenDrops", "syn_retransmits": "TCPSynRetrans"}
 # Second burst: p50 ≤ SECOND_RTTS × RTT + SECOND_PLUS_MS (the API request on an open connection,
@@ -209,23 +211,30 @@ class Crowd:
                 log(f"crowd smoke {s:11}: FAILED {e}")
         return failed
 
+    def counters(self) -> tuple[dict, dict]:
+        """The emulator's counters, and the link's and the kernel's (connects to IMS and the API)."""
+        hosts = self.wan.link.plan[self.rtt]
+        syns = self.wan.link.syns()
+        return self.wan.emu.stats(), {"ims_connects": syns[hosts["ims"]], "api_connects": syns[hosts["api"]],
+                                      **kernel_tcp()}
+
     def one(self, s: str, n: int, run: int) -> dict:
-        """One container: a burst of n, the emulator's counters, another burst of n right after."""
+        """One container: a burst of n, the counters, another burst of n right after."""
         p = self.container(s, f"n{n}-run{run}")
         try:
-            s0, k0 = self.wan.emu.stats(), kernel_tcp()
+            c0 = self.counters()
             b1 = p.burst(n, self.timeout_s(n))
-            s1, k1 = self.wan.emu.stats(), kernel_tcp()
+            c1 = self.counters()
             b2 = p.burst(n, self.timeout_s(n))
-            s2, k2 = self.wan.emu.stats(), kernel_tcp()
+            c2 = self.counters()
         except BaseException:
             p.kill()
             p.close()
             raise
         rep = p.close()
         return {"subject": s, "n": n, "run": run,
-                "bursts": [burst_record(b1, counter_delta(s0, s1) | kernel_delta(k0, k1)),
-                           burst_record(b2, counter_delta(s1, s2) | kernel_delta(k1, k2))],
+                "bursts": [burst_record(b1, counter_delta(c0[0], c1[0]) | plain_delta(c0[1], c1[1])),
+                           burst_record(b2, counter_delta(c1[0], c2[0]) | plain_delta(c1[1], c2[1]))],
                 "node_maxrss_kib": rep.get("maxrss_kb")}
 
     def measure(self, failed: dict) -> list[dict]:
@@ -248,8 +257,9 @@ class Crowd:
                         b1, b2 = rec["bursts"]
                         log(f"crowd N={n:3} run {run + 1} {s:11}: first p50 {_p(b1, 50)} max {_p(b1, 100)} ms, "
                             f"second p50 {_p(b2, 50)} max {_p(b2, 100)} ms; tokens {b1['counts']['token_requests']}"
-                            f"+{b2['counts']['token_requests']}, connections {b1['counts']['connections']}"
-                            f"+{b2['counts']['connections']}"
+                            f"+{b2['counts']['token_requests']}, connections (IMS, API) "
+                            f"{b1['counts']['ims_connects']},{b1['counts']['api_connects']}"
+                            f"+{b2['counts']['ims_connects']},{b2['counts']['api_connects']}"
                             + (f"; SYNs dropped {b1['counts']['listen_drops']}+{b2['counts']['listen_drops']}"
                                if b1["counts"]["listen_drops"] or b2["counts"]["listen_drops"] else "")
                             + (f"; FAILED {len(b1['failed'])}+{len(b2['failed'])}"
@@ -263,8 +273,9 @@ class Crowd:
         return self.wan.close()
 
 
-def kernel_delta(before: dict, after: dict) -> dict:
-    return {k: after.get(k, 0) - before.get(k, 0) for k in KERNEL_TCP}
+def plain_delta(before: dict, after: dict) -> dict:
+    """after − before, key by key (the link's and the kernel's counters)."""
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after}
 
 
 def _p(b: dict, p: float) -> str:

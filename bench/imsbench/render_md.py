@@ -551,6 +551,16 @@ def _pair(first: list | None, second: list | None) -> str:
     return f"{_counts(first)} / {_counts(second)}"
 
 
+def _connects(b: dict) -> str:
+    """A burst's new connections as "IMS + API" from the link's counts (one figure per container
+    when they differ), or the emulator's total when the link did not count them."""
+    ims, api = b.get("ims_connects"), b.get("api_connects")
+    if not ims or not api or len(ims) != len(api):
+        return _counts(b.get("connections"))
+    cells = [f"{i:,} + {a:,}" for i, a in zip(ims, api)]
+    return cells[0] if len(set(cells)) == 1 else ", ".join(cells)
+
+
 def crowd_section(cr: dict) -> list[str]:
     rtt = cr.get("rtt_ms") or 50.0
     L = ["## 8. Activations at once in one container", ""]
@@ -574,9 +584,17 @@ def crowd_section(cr: dict) -> list[str]:
           "which the targets hold ims-action against. The first burst also carries what a fresh container does "
           "once, on its first activation: the launcher starts the binary; Node loads its built-in `fetch` "
           "(undici) on first use.", ""]
+    link = []
     if probe.get("median_ms") is not None:
-        L += [f"The link as measured: TCP connect median {fmt.ms(probe['median_ms'])} ms "
-              f"({fmt.ms(probe.get('min_ms'))}–{fmt.ms(probe.get('max_ms'))} ms).", ""]
+        link.append(f"The link as measured: TCP connect median {fmt.ms(probe['median_ms'])} ms "
+                    f"({fmt.ms(probe.get('min_ms'))}–{fmt.ms(probe.get('max_ms'))} ms).")
+    pk = (cr.get("link") or {}).get("packets") or {}
+    if pk.get("forwarded"):
+        link.append(f"The delay line forwarded {pk['forwarded']:,} packets in this section, dropped {pk['dropped']:,} "
+                    f"and sent {pk['late']:,} ({pk['late'] / pk['forwarded']:.2%}) more than 100 µs after their due "
+                    "time.")
+    if link:
+        L += [" ".join(link), ""]
     if cr.get("failed"):
         L += ["Left out after failing their smoke run: "
               + "; ".join(f"`{k}` ({v[:120]})" for k, v in cr["failed"].items()), ""]
@@ -604,9 +622,11 @@ def crowd_section(cr: dict) -> list[str]:
     dropped = any(x for by_n in summ.values() for e in by_n.values() for b in BURSTS
                   for x in ((e.get(b) or {}).get("listen_drops") or []))
     L += ["### IMS token requests and TCP connections per burst", "",
-          "first burst / second burst; peak RSS over the container's life (`VmHWM`), of the Node process and of "
-          "the launcher's child (the ims-action binary).", "",
-          "| N at once | Subject | IMS token requests | TCP connections | TLS handshakes | "
+          "first burst / second burst. Token requests and TLS handshakes are the emulator's counts; TCP "
+          "connections are the connection attempts (SYNs) the delay line carried to IMS and to the API, which "
+          "the emulator cannot tell apart. Peak RSS over the container's life (`VmHWM`), of the Node process and "
+          "of the launcher's child (the ims-action binary).", "",
+          "| N at once | Subject | IMS token requests | TCP connections, IMS + API | TLS handshakes | "
           + ("SYNs dropped (listen queue full) | " if dropped else "") + "peak RSS, Node / child MiB |",
           "|---:|---|---:|---:|---:|" + ("---:|" if dropped else "") + "---:|"]
     for n in ns:
@@ -616,7 +636,7 @@ def crowd_section(cr: dict) -> list[str]:
             child = fmt.mib(e.get("child_maxrss_kib")) if s == CROWD_OURS else ""
             err = f" ({len(e['errors'])} container(s) failed)" if e.get("errors") else ""
             L.append(f"| {n} | {CROWD_SUBJECTS[s]}{err} | {_pair(f.get('token_requests'), sc.get('token_requests'))} | "
-                     f"{_pair(f.get('connections'), sc.get('connections'))} | "
+                     f"{_connects(f)} / {_connects(sc)} | "
                      f"{_pair(f.get('tls_handshakes'), sc.get('tls_handshakes'))} | "
                      + (f"{_pair(f.get('listen_drops'), sc.get('listen_drops'))} | " if dropped else "")
                      + f"{fmt.mib(e.get('node_maxrss_kib'))}" + (f" / {child}" if child else "") + " |")

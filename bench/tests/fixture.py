@@ -147,7 +147,8 @@ def crowd_record(subject, n, run, first_ms, second_ms, tokens=(1, 0), conns=(2, 
     def burst(base, i):
         ms = [base + k for k in range(n)]
         counts = {"token_requests": tokens[i], "connections": conns[i], "tls_handshakes": conns[i],
-                  "api_requests": n, "tls_resumed": 0, "listen_drops": drops[i], "syn_retransmits": drops[i]}
+                  "api_requests": n, "tls_resumed": 0, "listen_drops": drops[i], "syn_retransmits": drops[i],
+                  "ims_connects": conns[i] // 2, "api_connects": conns[i] - conns[i] // 2}
         rss = {"self": 40_000, "children": [child_kib] if child_kib else []}
         return {"ms": ms, "failed": list(failed[i]), "issued_ms": 0.1, "errors": [], "counts": counts, "rss_kib": rss}
     return {"subject": subject, "n": n, "run": run, "bursts": [burst(first_ms, 0), burst(second_ms, 1)],

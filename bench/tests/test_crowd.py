@@ -11,7 +11,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from imsbench import cli, crowd, render_md, targets
+from imsbench import cli, crowd, netns, render_md, targets
 from imsbench.paths import CROWD_JS
 from tests import fixture
 
@@ -63,13 +63,16 @@ class Reduction(unittest.TestCase):
         b = {"n": 2, "ok": 1, "ms": [1.23456, 2.0], "failed": [1], "issued_ms": 0.01234, "errors": ["{}"],
              "rss_kib": {"self": 1, "children": [2]}}
         delta = {"token_requests": 1, "api_requests": 2, "tokens_issued": 1, "connections": 2, "tls_handshakes": 2,
-                 "tls_resumed": 0} | crowd.kernel_delta({"listen_drops": 5, "syn_retransmits": 1},
-                                                        {"listen_drops": 77, "syn_retransmits": 73})
+                 "tls_resumed": 0} | crowd.plain_delta({"listen_drops": 5, "syn_retransmits": 1, "ims_connects": 3,
+                                                        "api_connects": 3},
+                                                       {"listen_drops": 77, "syn_retransmits": 73, "ims_connects": 4,
+                                                        "api_connects": 4})
         r = crowd.burst_record(b, delta)
         self.assertEqual(r["ms"], [1.235, 2.0])
         self.assertEqual(r["failed"], [1])
-        self.assertEqual(r["counts"], {"token_requests": 1, "connections": 2, "tls_handshakes": 2, "listen_drops": 72,
-                                       "syn_retransmits": 72, "api_requests": 2, "tls_resumed": 0})
+        self.assertEqual(r["counts"], {"token_requests": 1, "connections": 2, "tls_handshakes": 2, "ims_connects": 1,
+                                       "api_connects": 1, "listen_drops": 72, "syn_retransmits": 72,
+                                       "api_requests": 2, "tls_resumed": 0})
 
     def test_kernel_tcp_counters_from_proc_net_netstat(self):
         text = ("TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans\n"
@@ -106,6 +109,14 @@ class Derived(unittest.TestCase):
 
     def test_second_burst_goal(self):
         self.assertEqual(crowd.second_burst_goal_ms(50.0), 75.0)
+
+
+class Link(unittest.TestCase):
+    def test_the_delay_lines_syn_counts(self):
+        self.assertEqual(netns.parse_syns("syns 14=3 15=12\n"), {14: 3, 15: 12})
+        self.assertEqual(netns.parse_syns("syns\n"), {})
+        self.assertIsNone(netns.parse_syns("ready sched=fifo\n"))
+        self.assertIsNone(netns.parse_syns("syns 14=x\n"))
 
 
 class Targets(unittest.TestCase):
@@ -192,7 +203,7 @@ class Markdown(unittest.TestCase):
     def test_counts_per_burst_and_the_childs_memory(self):
         counts = self.sec[self.sec.index("### IMS token requests"):]
         aio = next(ln for ln in counts.splitlines() if ln.startswith("| 200 | Adobe's sample"))
-        self.assertIn("| 200 / 200 | 400 / 0 |", aio)
+        self.assertIn("| 200 / 200 | 200 + 200 / 0 + 0 | 400 / 0 |", aio)
         ours = next(ln for ln in counts.splitlines() if ln.startswith("| 200 | ims-action"))
         self.assertTrue(ours.endswith("| 0 / 0 | 43.9 / 3.9 |"), ours)
         cached = next(ln for ln in counts.splitlines() if ln.startswith("| 200 | Node"))
@@ -209,7 +220,11 @@ class Markdown(unittest.TestCase):
         self.assertNotIn("**SYNs dropped**", sec)
         self.assertNotIn("SYNs dropped (listen queue full)", sec, "no column of zeros")
         ours = next(ln for ln in sec.splitlines() if ln.startswith("| 200 | ims-action"))
-        self.assertTrue(ours.endswith("| 2 / 0 | 2 / 0 | 43.9 / 3.9 |"), ours)
+        self.assertTrue(ours.endswith("| 1 / 0 | 1 + 1 / 0 + 0 | 2 / 0 | 43.9 / 3.9 |"), ours)
+
+    def test_the_link_as_measured(self):
+        self.assertIn("TCP connect median 50.3 ms (50.1–52.0 ms). The delay line forwarded 100 packets in this "
+                      "section, dropped 0 and sent 0 (0.00%)", self.sec)
 
     def test_listed_in_what_the_numbers_measure_and_clean(self):
         self.assertIn("**Activations at once in one container (section 8)**", self.md)
@@ -223,6 +238,13 @@ class Markdown(unittest.TestCase):
         res["crowd"]["summary"]["node-cached"]["10"]["first"]["token_requests"] = [10, 1]
         sec = render_md.crowd_section(res["crowd"])
         self.assertTrue(any("| 10, 1 / 0 |" in ln for ln in sec if ln.startswith("| 10 | Node")))
+
+    def test_connections_per_host_per_container_or_the_emulators_total(self):
+        self.assertEqual(render_md._connects({"ims_connects": [10, 10], "api_connects": [10, 10],
+                                              "connections": [20, 20]}), "10 + 10")
+        self.assertEqual(render_md._connects({"ims_connects": [10, 1], "api_connects": [10, 10],
+                                              "connections": [20, 11]}), "10 + 10, 1 + 10")
+        self.assertEqual(render_md._connects({"connections": [20, 20]}), "20")
 
     def test_a_failed_section_says_why(self):
         self.assertEqual(render_md.crowd_section({"error": "no namespace"})[2], "Not measured: no namespace.")
