@@ -643,9 +643,10 @@ def crowd_section(cr: dict) -> list[str]:
     if dropped:
         L += ["", "**SYNs dropped**: the kernel of the bench's network namespace dropped connection attempts because "
               "the emulator's listen queue was full (its accept backlog is Rust's default of 128, shared by IMS and "
-              "the API); each such connection waited for its SYN to be sent again, after 1 s (then 3 s). That wait "
-              "is the emulator's, not the subject's: real IMS and API front ends accept far deeper bursts. Rows "
-              "with drops overstate what opening that many connections at once costs."]
+              "the API); each such connection waited about a second for its SYN (or its handshake's last ACK) to be "
+              "sent again. That wait "
+              "comes from the emulator's listen queue, not from the subject: rows with drops overstate what "
+              "opening that many connections at once costs."]
     L += ["", "HTTP/2 to the API (one connection carrying every activation in flight) is not measured: ims-action's "
           "HTTP client, ureq, speaks HTTP/1.1 only, and the Rust HTTP/2 clients (`h2`, through hyper or reqwest) "
           "need an async runtime (tokio), several hundred KiB more in a binary held to 3 MiB and a second, async "
