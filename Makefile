@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NODE_BIN := target/debug/ims-action
 
-.PHONY: test-deps help build package launcher demo ui test lint unit node-test ui-test ui-screenshots bench-test bench bench-quick validate deploy-wsk deploy-aio fuzz clean
+.PHONY: test-deps docs-check help build package launcher demo ui test lint unit node-test ui-test ui-screenshots bench-test bench bench-quick validate deploy-wsk deploy-aio fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -25,10 +25,16 @@ ui: ## The credential-health web view on 127.0.0.1 against the emulator (UI_PORT
 	@$(CARGO) build --quiet -p ims-action -p adobe-emulator
 	@exec node tools/ui/server.js --bin target/debug/ims-action --emulator target/debug/adobe-emulator $(if $(UI_PORT),--port $(UI_PORT))
 
-test: test-deps lint unit node-test ui-test bench-test ## Format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests, browser tests, bench unit tests
+test: test-deps docs-check lint unit node-test ui-test bench-test ## Docs checks, format, lint, unit + end-to-end tests (real OpenWhisk proxies too), Node launcher and deploy script tests, browser tests, bench unit tests
 
 test-deps:
 	@scripts/test-deps.sh
+
+# scripts/check-docs.py: links and anchors resolve, every doc is reachable from the README, every
+# error kind and marked message has a row in docs/operations.md, the Quickstart is what CI runs.
+docs-check: ## Check the docs (links, reachability, operations.md coverage, Quickstart); its own tests first
+	python3 -m unittest discover -s scripts/test -p 'test_*.py'
+	python3 scripts/check-docs.py
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -67,7 +73,7 @@ deploy-wsk: package ## Deploy with wsk; VARIANTS="actionloop native launcher" (d
 deploy-aio: ## Deploy with aio app deploy (Node launcher + static binary)
 	@scripts/deploy-aio.sh
 
-fuzz: ## Run the fuzz targets (see README, Fuzzing)
+fuzz: ## Run the fuzz targets (see docs/architecture.md, Fuzzing)
 	@fuzz/run.sh
 
 clean: ## Remove build output

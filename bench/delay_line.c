@@ -15,7 +15,9 @@
  * sum, so no checksum is touched.
  *
  * Prints "ready sched=fifo|other" on stdout once the interface is up, and exits when stdin
- * reaches EOF (the harness died or is done); the interface goes away with it. It asks for
+ * reaches EOF (the harness died or is done); the interface goes away with it. For every "c" read
+ * on stdin it prints one line "syns OCTET=N ..." on stdout: the TCP SYNs (without ACK: connection
+ * attempts, a retransmitted SYN counted again) sent so far to each remote address. It asks for
  * SCHED_FIFO (needs CAP_SYS_NICE) and 1 ns timer slack, so that a packet leaves within tens of
  * microseconds of its due time even while the subjects keep both cores busy.
  */
@@ -60,6 +62,7 @@ static struct queue queues[MAX_CLASSES];
 static int nqueues = 0;
 static int class_of_octet[256]; /* index into queues, -1 = no delay */
 static unsigned long long forwarded = 0, dropped = 0, late_over_100us = 0;
+static unsigned long long syns_to_octet[256]; /* TCP SYN without ACK, by remote address */
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -117,6 +120,22 @@ static void send_due(int tun, long long now) {
             q->count--;
         }
     }
+}
+
+/* Counts a client's connection attempt: TCP, SYN set, ACK not (a SYN-ACK is the server's). */
+static void count_syn(const unsigned char *ip, size_t len) {
+    size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+    if (ip[9] != 6 || ihl < 20 || len < ihl + 14) return;
+    unsigned char flags = ip[ihl + 13];
+    if ((flags & 0x02) && !(flags & 0x10)) syns_to_octet[ip[15]]++;
+}
+
+static void print_syns(void) {
+    printf("syns");
+    for (int i = 0; i < 256; i++)
+        if (syns_to_octet[i]) printf(" %d=%llu", i, syns_to_octet[i]);
+    printf("\n");
+    fflush(stdout);
 }
 
 static long long next_due(void) {
@@ -181,8 +200,11 @@ int main(int argc, char **argv) {
             die("ppoll");
         }
         if (fds[1].revents) {
-            char sink[256];
-            if (read(0, sink, sizeof sink) <= 0) break;
+            char cmd[256];
+            ssize_t got = read(0, cmd, sizeof cmd);
+            if (got <= 0) break;
+            for (ssize_t i = 0; i < got; i++)
+                if (cmd[i] == 'c') print_syns();
         }
         if (!(fds[0].revents & POLLIN)) continue;
         for (;;) {
@@ -197,6 +219,7 @@ int main(int argc, char **argv) {
             memcpy(tmp, buf + 12, 4);
             memcpy(buf + 12, buf + 16, 4);
             memcpy(buf + 16, tmp, 4);
+            count_syn(buf, (size_t)len);
             int cls = class_of_octet[buf[15]]; /* the new source: the remote address */
             if (cls < 0) {
                 if (write(tun, buf, (size_t)len) < 0) dropped++;

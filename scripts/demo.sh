@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: builds the action and the emulator, starts adobe-emulator with a fresh demo
-# credential set, runs the action once per credential kind through `ims-action invoke`, prints
-# each result, and stops the emulator. Needs only the Rust toolchain.
+# credential set, runs the action once per credential kind through `ims-action invoke`, then
+# Target's Admin API through API routes, prints each result, and stops the emulator. Needs only the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +52,24 @@ run "OAuth server-to-server -> AEM Data Service (contentRequestsQuota)" aem-quot
 run "Service Account (JWT) -> Analytics 2.0 report (page views by day, last 7 days)" analytics-report '{"AUTH_METHOD":"jwt"}'
 run "AEM service credentials -> AEM content (/content/dam.json)" aem-get '{"AUTH_METHOD":"aem-service-credentials"}'
 run "Developer token -> AEM content (/content/dam.json)" aem-get '{"AUTH_METHOD":"dev-token"}'
+# API routes (docs/routes.md): the emulator's Target Admin API through two routes of a table,
+# as a deployment would seal it in API_ROUTES (there with https://mc.adobe.io, examples/routes/).
+base=$(sed -n 's/^IMS_BASE_URL=//p' "$env_file")
+routes=$(cat <<JSON
+{"target-activities": {"url": "$base/{tenant}/target/activities",
+  "params": {"tenant": "[a-z0-9]{1,64}"}, "query": {"limit": "[0-9]{1,4}", "offset": "[0-9]{1,6}"},
+  "headers": {"accept": "application/vnd.adobe.target.v3+json"}},
+ "target-create-audience": {"url": "$base/{tenant}/target/audiences", "method": "POST",
+  "params": {"tenant": "[a-z0-9]{1,64}"}, "body": true,
+  "headers": {"content-type": "application/vnd.adobe.target.v3+json"}}}
+JSON
+)
+run "OAuth server-to-server -> Target Admin API through a route (GET activities, limit 2)" aem-quota \
+    "{\"AUTH_METHOD\":\"oauth-s2s\",\"OPERATION\":\"api\",\"API_ROUTES\":$routes,\"API_ROUTE\":\"target-activities\",\"API_PARAMS\":{\"tenant\":\"demo\",\"limit\":2}}"
+run "OAuth server-to-server -> Target Admin API through a route (POST an audience)" aem-quota \
+    "{\"AUTH_METHOD\":\"oauth-s2s\",\"OPERATION\":\"api\",\"API_ROUTES\":$routes,\"API_ROUTE\":\"target-create-audience\",\"API_PARAMS\":{\"tenant\":\"demo\"},\"API_BODY\":{\"name\":\"Returning visitors\",\"definition\":{\"visitor\":\"returning\"}}}"
+run "A path escape in a route value -> 400 before any token or request (exit 1 is expected)" aem-quota \
+    "{\"AUTH_METHOD\":\"oauth-s2s\",\"OPERATION\":\"api\",\"API_ROUTES\":$routes,\"API_ROUTE\":\"target-activities\",\"API_PARAMS\":{\"tenant\":\"../ims\"}}" 1
 run "A missing input -> one 400 that names it (exit 1 is expected)" aem-quota \
     '{"AUTH_METHOD":"oauth-s2s","OAUTHS2S_CLIENT_ID":"","IMS_ORG_ID":""}' 1
 exit $status

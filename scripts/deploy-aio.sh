@@ -5,7 +5,7 @@
 #
 #   scripts/deploy-aio.sh [aio app deploy flags...]
 #
-# Once per machine and workspace (see the README's deploy guide):
+# Once per machine and workspace (see docs/deploying.md):
 #   npm install -g @adobe/aio-cli@11.0.2   # not 11.1.2: its `aio app deploy` fails for every app
 #   aio login
 #   aio app use <workspace>.json     # Developer Console > project > workspace > Download all;

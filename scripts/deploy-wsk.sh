@@ -93,8 +93,9 @@ for v in "${variants[@]}"; do
             launcher)
                 name=$op-node
                 code=(dist/ims-action-launcher.zip --kind "$NODE_KIND")
-                # Concurrency above 1 needs an OpenWhisk configured to allow it; the launcher
-                # queues, so raising it is safe.
+                # Concurrency above 1 needs an OpenWhisk configured to allow it
+                # (docs/concurrency.md); the launcher runs activations at once over one binary,
+                # so raising it to what the deployment allows is safe.
                 limits=(--concurrency 1 --timeout 60000 --memory 256) ;;
         esac
         # What manifest.yaml binds to this action (secrets included: a 0600 file, removed on exit).

@@ -14,7 +14,7 @@
 #   dist/blackbox/                 exec + seal + a placeholder index.js: the folder `function` of the
 #                                  blackbox variant in ext.config.yaml (aio zips it itself).
 #
-# The seal (ims-action.seal.json, see the README's Security section) fingerprints every input the
+# The seal (ims-action.seal.json, see docs/security.md) fingerprints every input the
 # deployment binds: manifest.yaml's for the zips (wskdeploy, scripts/deploy-wsk.sh), app.config.yaml's
 # for dist/blackbox (aio), `$VAR`s resolved from the environment and then ENV_FILE (default .env)
 # as the deploy tools resolve them. Package again whenever .env changes.

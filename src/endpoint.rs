@@ -27,6 +27,9 @@ pub enum HostScope {
     AemDataService,
     /// A customer's AEM instance: `*.adobeaemcloud.com`.
     Aem,
+    /// An `API_ROUTES` route, which only an access token reaches: Adobe's API gateway
+    /// (`*.adobe.io`) and AEM (`*.adobeaemcloud.com`), never IMS, where client secrets go.
+    Api,
 }
 
 impl HostScope {
@@ -41,6 +44,7 @@ impl HostScope {
             HostScope::Analytics => under("adobe.io"),
             HostScope::AemDataService => host == "api.adobeaemcloud.com",
             HostScope::Aem => under("adobeaemcloud.com"),
+            HostScope::Api => under("adobe.io") || under("adobeaemcloud.com"),
         }
     }
 
@@ -51,6 +55,7 @@ impl HostScope {
             HostScope::Analytics => "*.adobe.io",
             HostScope::AemDataService => "api.adobeaemcloud.com",
             HostScope::Aem => "*.adobeaemcloud.com",
+            HostScope::Api => "*.adobe.io and *.adobeaemcloud.com",
         }
     }
 }
@@ -79,6 +84,7 @@ impl AllowList {
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             match split_host_port(&entry.to_ascii_lowercase()) {
                 Some((host, port)) => extra.push((host.to_string(), port)),
+                // ops: allow-hosts-unparsable
                 None => log::warn!("{ALLOW_HOSTS_ENV}: ignoring unparsable entry '{entry}'"),
             }
         }

@@ -21,6 +21,8 @@ pub enum Service {
     Aem,
     /// Adobe I/O State, when it holds the shared token store (never named to callers).
     AdobeState,
+    /// The API an `API_ROUTES` route names.
+    Api,
 }
 
 impl fmt::Display for Service {
@@ -31,6 +33,7 @@ impl fmt::Display for Service {
             Service::Analytics => "Analytics",
             Service::Aem => "AEM",
             Service::AdobeState => "Adobe I/O State",
+            Service::Api => "the API",
         })
     }
 }

@@ -2,11 +2,11 @@
 //! timeout capped by the activation deadline, bodies read up to a cap, no redirects, and the
 //! retry policy for transient faults.
 //!
-//! Retries: 429, 502, 503, 504, connection failures and timeouts are retried with exponential
-//! backoff and full jitter (base 100 ms, at most 3 attempts in all), honouring `Retry-After`
-//! when it fits in the time left. A retry is never started without enough time to finish.
-//! Only requests marked `retryable` (reads, and token requests, which are safe to repeat) are.
+//! Retries follow [`crate::retry`]: a throttled request is retried only after a wait that fits
+//! the API's window, a server error or broken connection only when the request may be
+//! repeated, and never without time left to finish.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
@@ -16,6 +16,7 @@ use crate::endpoint::BaseUrl;
 use crate::error::{Error, Service};
 use crate::preconnect::{Preconnection, Preconnector};
 use crate::resolver::CachingResolver;
+use crate::retry::{self, Decision, MAX_ATTEMPTS};
 use crate::time::Clock;
 
 /// Connect timeout (TLS handshake included), before the deadline cap.
@@ -29,10 +30,15 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1000);
 pub const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(200);
 /// Upstream bodies are read up to this size: OpenWhisk results are limited to 1 MB anyway.
 pub const MAX_BODY: u64 = 1024 * 1024;
-/// Attempts in all, first one included.
-pub const MAX_ATTEMPTS: u32 = 3;
-/// Backoff base: attempt n waits up to `BACKOFF_BASE * 2^(n-1)`.
-pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Idle connections kept per host (and in all): one per activation the process may run at once
+/// (the launcher's multiplexed mode, up to Adobe's default concurrency of 200), so that a burst's
+/// connections are all still open for the next one. ureq keeps 3 per host by default.
+pub const MAX_IDLE_CONNECTIONS: usize = 200;
+/// Each connection's read and write buffers (twice over TLS: one pair below it, one above).
+/// ureq's default is 128 KiB each, written in full when the connection opens: 200 connections
+/// held 51 MiB. A response head must fit the read buffer and a request head the write buffer:
+/// Adobe's are a few KiB (a bearer token is about 2); bodies stream through.
+pub const CONNECTION_BUFFERS: (usize, usize) = (16 * 1024, 8 * 1024);
 
 /// The time one activation may spend on HTTP.
 #[derive(Debug, Clone)]
@@ -95,14 +101,6 @@ impl Budget {
             }),
         }
     }
-
-    /// Whether waiting `wait` still leaves time for another attempt.
-    fn can_wait(&self, wait: Duration) -> bool {
-        match self.left() {
-            None => wait <= self.request_timeout,
-            Some(left) => wait + self.min_attempt <= left,
-        }
-    }
 }
 
 /// HTTP methods we use.
@@ -116,21 +114,35 @@ pub enum Method {
     Put,
     /// DELETE (the token store's removals)
     Delete,
+    /// PATCH (API routes)
+    Patch,
+}
+
+impl Method {
+    /// Whether sending the request twice has the effect of sending it once (RFC 9110,
+    /// section 9.2.2): GET, PUT and DELETE are; POST and PATCH are not. An API call may be repeated after
+    /// a server error only when it is ([`crate::retry`]).
+    pub fn is_idempotent(self) -> bool {
+        matches!(self, Method::Get | Method::Put | Method::Delete)
+    }
 }
 
 /// One request to an upstream.
 pub struct Request<'a> {
     /// Who answers, for messages.
     pub service: Service,
-    /// GET or POST.
+    /// The method.
     pub method: Method,
     /// Full URL, built from an allow-listed [`crate::endpoint::BaseUrl`].
     pub url: String,
-    /// Extra headers. Values may be secrets: they are never logged.
-    pub headers: Vec<(&'static str, String)>,
-    /// Content type and body, for POST and PUT.
-    pub body: Option<(&'static str, Vec<u8>)>,
-    /// Whether repeating the request is harmless.
+    /// Extra headers (names: ours, or an API route's, checked when its table was read). Values
+    /// may be secrets: they are never logged.
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    /// Content type and body, for POST, PUT and PATCH.
+    pub body: Option<(Cow<'static, str>, Vec<u8>)>,
+    /// Whether repeating the request after a server error or a broken connection is harmless:
+    /// [`Method::is_idempotent`] for an API call; a POST only when its API says so (asking IMS
+    /// for a token twice is harmless). A 429 is retried either way ([`crate::retry`]).
     pub retryable: bool,
     /// A short name of the call for logs (never the URL's query, never a header).
     pub what: &'a str,
@@ -143,7 +155,8 @@ pub struct Response {
     pub status: u16,
     /// The body.
     pub body: Vec<u8>,
-    /// `Retry-After`, verbatim.
+    /// `Retry-After`: the upstream's, verbatim, when it is seconds or a date; on a 429 without
+    /// one that was not retried, the wait the retry policy would have made, in seconds.
     pub retry_after: Option<String>,
     /// `Content-Type`.
     pub content_type: Option<String>,
@@ -200,6 +213,10 @@ impl HttpClient {
             .user_agent(concat!("ims-action/", env!("CARGO_PKG_VERSION")))
             .proxy(ureq::Proxy::try_from_env())
             .timeout_connect(Some(CONNECT_TIMEOUT))
+            .max_idle_connections(MAX_IDLE_CONNECTIONS)
+            .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
+            .input_buffer_size(CONNECTION_BUFFERS.0)
+            .output_buffer_size(CONNECTION_BUFFERS.1)
             .tls_config(tls_config())
             .build();
         let preconnector = Preconnector::default();
@@ -251,60 +268,76 @@ impl HttpClient {
         loop {
             let timeout = budget.next_attempt(req.service)?;
             let started = Instant::now();
-            let outcome = self.attempt(req, timeout);
-            let elapsed = started.elapsed().as_millis();
-            let may_retry = req.retryable && attempt < MAX_ATTEMPTS;
-            match outcome {
+            let outcome = match self.attempt(req, timeout) {
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Transient(e)) => Err(e),
+                Ok(resp) => Ok(resp),
+            };
+            let took = started.elapsed();
+            let (status, retry_after) = match &outcome {
                 Ok(resp) => {
                     log::debug!(
-                        "{} {}: HTTP {} in {elapsed} ms",
-                        req.service,
-                        req.what,
-                        resp.status
-                    );
-                    if !(may_retry && matches!(resp.status, 429 | 502 | 503 | 504)) {
-                        return Ok(resp);
-                    }
-                    let wait = resp
-                        .retry_after
-                        .as_deref()
-                        .and_then(|v| parse_retry_after(v, budget.clock().now_ms()))
-                        .unwrap_or_else(|| backoff(attempt));
-                    if !budget.can_wait(wait) {
-                        log::info!(
-                            "{} {}: HTTP {}, no time left to wait {} ms and retry",
-                            req.service,
-                            req.what,
-                            resp.status,
-                            wait.as_millis()
-                        );
-                        return Ok(resp);
-                    }
-                    log::info!(
-                        "{} {}: HTTP {}, retrying in {} ms (attempt {} of {MAX_ATTEMPTS})",
+                        "{} {}: HTTP {} in {} ms",
                         req.service,
                         req.what,
                         resp.status,
-                        wait.as_millis(),
-                        attempt + 1
+                        took.as_millis()
                     );
-                    budget.clock().sleep(wait);
+                    let now = budget.clock().now_ms();
+                    let wait = resp
+                        .retry_after
+                        .as_deref()
+                        .and_then(|v| parse_retry_after(v, now));
+                    (Some(resp.status), wait)
                 }
-                Err(Failure::Transient(e)) if may_retry => {
-                    let wait = backoff(attempt);
-                    if !budget.can_wait(wait) {
-                        return Err(e);
-                    }
+                Err(_) => (None, None),
+            };
+            let decision = retry::decide(&retry::Attempt {
+                service: req.service,
+                status,
+                retry_after,
+                repeatable: req.retryable,
+                number: attempt,
+                took,
+                left: budget.left(),
+                min_attempt: budget.min_attempt,
+                max_wait: budget.request_timeout,
+                random: random_u64(),
+            });
+            let what = || match &outcome {
+                Ok(resp) => format!("HTTP {}", resp.status),
+                Err(e) => format!("{e} after {} ms", took.as_millis()),
+            };
+            match decision {
+                Decision::Retry(wait) => {
                     log::info!(
-                        "{} {}: {e} after {elapsed} ms, retrying in {} ms (attempt {} of {MAX_ATTEMPTS})",
+                        "{} {}: {}, retrying in {} ms (attempt {} of {MAX_ATTEMPTS})",
                         req.service,
                         req.what,
+                        what(),
                         wait.as_millis(),
                         attempt + 1
                     );
                     budget.clock().sleep(wait);
                 }
-                Err(Failure::Transient(e) | Failure::Final(e)) => return Err(e),
+                Decision::Answer {
+                    why,
+                    retry_after_secs,
+                } => {
+                    if let Some(why) = why {
+                        let tell = retry_after_secs
+                            .map(|secs| format!("; the caller is told Retry-After: {secs}"))
+                            .unwrap_or_default();
+                        log::info!("{} {}: {}, {why}{tell}", req.service, req.what, what());
+                    }
+                    let mut resp = outcome?;
+                    // A 429 without Retry-After goes back with the wait we would have made,
+                    // so that the caller does not come back too soon either.
+                    if let Some(secs) = retry_after_secs {
+                        resp.retry_after = Some(secs.to_string());
+                    }
+                    return Ok(resp);
+                }
             }
             attempt += 1;
         }
@@ -317,6 +350,7 @@ impl HttpClient {
             Method::Delete => call_without_body(self.agent.delete(&req.url), req, timeout),
             Method::Post => send_with_body(self.agent.post(&req.url), req, timeout),
             Method::Put => send_with_body(self.agent.put(&req.url), req, timeout),
+            Method::Patch => send_with_body(self.agent.patch(&req.url), req, timeout),
         };
         let mut resp = result.map_err(|e| classify(service, e, timeout))?;
         let header = |name: &str| {
@@ -367,7 +401,7 @@ fn call_without_body(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
     for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
+        builder = builder.header(name.as_ref(), value);
     }
     builder
         .config()
@@ -383,10 +417,10 @@ fn send_with_body(
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
     for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
+        builder = builder.header(name.as_ref(), value);
     }
     let (content_type, body) = match &req.body {
-        Some((ct, body)) => (*ct, body.as_slice()),
+        Some((ct, body)) => (ct.as_ref(), body.as_slice()),
         None => ("application/octet-stream", &[][..]),
     };
     builder
@@ -421,12 +455,7 @@ fn classify(service: Service, e: ureq::Error, timeout: Duration) -> Failure {
     }
 }
 
-/// Full jitter: a random wait between 0 and `BACKOFF_BASE * 2^(attempt-1)`.
-fn backoff(attempt: u32) -> Duration {
-    let cap = BACKOFF_BASE.as_millis() as u64 * (1u64 << (attempt.saturating_sub(1)).min(10));
-    Duration::from_millis(random_u64() % (cap + 1))
-}
-
+/// A random number for the retry policy's jitter, from the OS (ring is linked anyway).
 fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     // SystemRandom only fails when the OS has no randomness; then no jitter is no harm.
@@ -471,6 +500,7 @@ fn tls_config_with(extra: Option<&std::ffi::OsStr>) -> TlsConfig {
             })
             .collect(),
         Err(e) => {
+            // ops: ssl-cert-file-unreadable
             log::warn!(
                 "SSL_CERT_FILE {}: {e}; using the built-in roots only",
                 path.to_string_lossy()
@@ -521,15 +551,6 @@ mod tests {
             "Bearer abc",
         ] {
             assert_eq!(parse_retry_after(junk, now), None, "{junk}");
-        }
-    }
-
-    #[test]
-    fn backoff_stays_under_its_cap() {
-        for attempt in 1..=3 {
-            for _ in 0..50 {
-                assert!(backoff(attempt) <= BACKOFF_BASE * 2u32.pow(attempt - 1));
-            }
         }
     }
 

@@ -38,6 +38,7 @@ pub mod params;
 pub mod pem;
 pub mod preconnect;
 pub mod resolver;
+pub mod retry;
 pub mod scrub;
 pub mod secret;
 pub mod time;

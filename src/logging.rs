@@ -7,9 +7,12 @@
 //! U+2029 (which log viewers and JavaScript treat as line ends) and the bidirectional overrides,
 //! so that no text a caller or an upstream sends can end a line, forge the next one, or turn one
 //! around.
+//! In multiplexed mode ([`crate::runtime::multiplex`]) activations run at once, each on its own
+//! thread: each line then starts with its activation's id, and `LOG_LEVEL` holds per thread.
 
+use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -18,6 +21,16 @@ const SILENCED: [&str; 3] = ["ureq", "rustls", "ring"];
 
 static DEFAULT: AtomicUsize = AtomicUsize::new(LevelFilter::Info as usize);
 static INSTALLED: OnceLock<()> = OnceLock::new();
+/// Set once in multiplexed mode: the level is each thread's, and the process-wide one stays at
+/// trace (setting it per activation would race between activations).
+static PER_THREAD: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// `[activation id] `, written before each line of this thread (multiplexed mode).
+    static TAG: RefCell<String> = const { RefCell::new(String::new()) };
+    /// This thread's level (multiplexed mode); `None` is the default.
+    static LEVEL: Cell<Option<LevelFilter>> = const { Cell::new(None) };
+}
 
 struct Filtered(env_logger::Logger);
 
@@ -29,7 +42,7 @@ fn silenced(target: &str) -> bool {
 
 impl Log for Filtered {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        !silenced(metadata.target()) && metadata.level() <= log::max_level()
+        !silenced(metadata.target()) && metadata.level() <= level()
     }
 
     fn log(&self, record: &Record) {
@@ -38,9 +51,10 @@ impl Log for Filtered {
         }
         let scrubbed = crate::scrub::scrub_text(&record.args().to_string());
         let clean = escape_controls(&scrubbed);
+        let tag = TAG.with(|t| t.borrow().clone());
         self.0.log(
             &Record::builder()
-                .args(format_args!("{clean}"))
+                .args(format_args!("{tag}{clean}"))
                 .level(record.level())
                 .target(record.target())
                 .module_path(record.module_path())
@@ -114,21 +128,48 @@ pub fn init() {
     });
 }
 
-/// Sets the level for one activation from its `LOG_LEVEL` param (or back to the default).
-pub fn apply_level(param: Option<&str>) {
-    let default = match DEFAULT.load(Ordering::Relaxed) {
+/// From now on each thread has its own level and the process-wide one is trace: for the
+/// multiplexed mode, where each activation runs on its own thread.
+pub fn per_thread_levels() {
+    PER_THREAD.store(true, Ordering::SeqCst);
+    log::set_max_level(LevelFilter::Trace);
+}
+
+/// Starts each later line of this thread with `[activation_id] ` (multiplexed mode).
+pub fn tag_thread(activation_id: &str) {
+    let id: String = activation_id.chars().take(64).collect();
+    TAG.with(|t| *t.borrow_mut() = format!("[{}] ", id.escape_debug()));
+}
+
+/// The level that holds for this thread now.
+fn level() -> LevelFilter {
+    if PER_THREAD.load(Ordering::Relaxed) {
+        LEVEL.with(Cell::get).unwrap_or_else(default_level)
+    } else {
+        log::max_level()
+    }
+}
+
+fn default_level() -> LevelFilter {
+    match DEFAULT.load(Ordering::Relaxed) {
         0 => LevelFilter::Off,
         1 => LevelFilter::Error,
         2 => LevelFilter::Warn,
         3 => LevelFilter::Info,
         4 => LevelFilter::Debug,
         _ => LevelFilter::Trace,
-    };
+    }
+}
+
+/// Sets the level for one activation from its `LOG_LEVEL` param (or back to the default).
+pub fn apply_level(param: Option<&str>) {
+    let default = default_level();
     // An empty LOG_LEVEL is what `aio` makes of an unset variable: the default, silently.
     let param = param.filter(|p| !p.trim().is_empty());
     let level = match param.map(|p| (p, parse_level(p))) {
         Some((_, Some(level))) => level,
         Some((p, None)) => {
+            // ops: log-level-unknown
             log::warn!(
                 "LOG_LEVEL '{}' is not one of error, warn, info, debug, trace; using {default}",
                 p.chars().take(20).collect::<String>().escape_debug()
@@ -137,7 +178,11 @@ pub fn apply_level(param: Option<&str>) {
         }
         None => default,
     };
-    log::set_max_level(level);
+    if PER_THREAD.load(Ordering::Relaxed) {
+        LEVEL.with(|l| l.set(Some(level)));
+    } else {
+        log::set_max_level(level);
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,18 @@ impl Clone for CachingResolver {
     }
 }
 
+impl CachingResolver {
+    /// The cache. The lock is held for a map lookup or insert only (the lookup itself runs
+    /// outside it); a poisoned one is recovered as it is, since it only ever holds whole entries
+    /// (a panic elsewhere must not turn caching off for the life of the process).
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, ResolvedSocketAddrs)>> {
+        self.cache.lock().unwrap_or_else(|poisoned| {
+            self.cache.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+}
+
 impl Resolver for CachingResolver {
     fn resolve(
         &self,
@@ -56,17 +68,15 @@ impl Resolver for CachingResolver {
             return Ok(addrs);
         }
         let key = format!("{host}:{port}");
-        if let Ok(cache) = self.cache.lock()
-            && let Some((at, addrs)) = cache.get(&key)
+        if let Some((at, addrs)) = self.cache().get(&key)
             && at.elapsed() < TTL
         {
             return Ok(addrs.clone());
         }
         let addrs = self.inner.resolve(uri, config, timeout)?;
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.retain(|_, (at, _)| at.elapsed() < TTL);
-            cache.insert(key, (Instant::now(), addrs.clone()));
-        }
+        let mut cache = self.cache();
+        cache.retain(|_, (at, _)| at.elapsed() < TTL);
+        cache.insert(key, (Instant::now(), addrs.clone()));
         Ok(addrs)
     }
 }

@@ -62,7 +62,7 @@ fn an_unknown_operation_is_a_400_listing_the_operations() {
         assert_eq!(status(&r), 400, "{r}");
         assert_eq!(
             message(&r),
-            "invalid parameter 'OPERATION': must be one of aem-quota, analytics-report, aem-get, health"
+            "invalid parameter 'OPERATION': must be one of aem-quota, analytics-report, aem-get, api, health"
         );
     }
     let r = w.call(&w.action(), with(w.oauth(), json!({"OPERATION": 3})));

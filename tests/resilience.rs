@@ -15,7 +15,7 @@ use std::time::Duration;
 use adobe_emulator::Fault;
 use common::*;
 use ims_action::endpoint::AllowList;
-use ims_action::http::{BACKOFF_BASE, MAX_ATTEMPTS};
+use ims_action::retry::{BACKOFF_BASE, MAX_ATTEMPTS};
 use ims_action::time::Clock;
 use ims_action::token::TokenCache;
 use ims_action::{Action, Activation};

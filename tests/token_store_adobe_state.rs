@@ -402,3 +402,111 @@ fn a_token_the_api_refuses_is_removed_from_state_too() {
     assert_eq!(w.emu.tokens_issued(&client(&w)), 2);
     assert_eq!(w.emu.state_entries(NS).len(), 1);
 }
+
+/// A State endpoint written here: every PUT acknowledged (200), every GET 404, as a store that
+/// loses what it is given. Counts requests.
+fn forgetful_state() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let seen = std::sync::Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                loop {
+                    let mut head = String::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let answer: &[u8] = if head.starts_with("PUT ") {
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+                    } else {
+                        b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+                    };
+                    if out.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+/// A State that acknowledges writes but never returns them is a failing store: the claim that
+/// does not read back ends the look (get entry, get lock, put lock, get lock), not a wait of
+/// about 45 polls for a fetch nobody makes; then the cool-off, and after it State is asked
+/// again (the clock held by the test).
+#[test]
+fn a_state_whose_writes_do_not_read_back_fails_at_once_then_cools_off() {
+    use std::sync::atomic::Ordering;
+    let w = world();
+    let (endpoint, requests) = forgetful_state();
+    let clock = ims_action::time::Clock::held(now_ms());
+    let a = Action::new(AllowList::parse(&w.emu.host_port()), TokenCache::in_memory())
+        .with_shared_stores(
+            SharedStores::from_env()
+                .with_state_endpoint(&endpoint)
+                .with_allowance(Duration::from_secs(1)),
+        )
+        .with_clock(clock.clone());
+    let activation = || Activation {
+        deadline_ms: Some(clock.now_ms() + 30_000),
+        ..activation(0)
+    };
+    assert_eq!(status(&a.handle(stored(w.oauth()), &activation())), 200);
+    assert_eq!(requests.load(Ordering::SeqCst), 4);
+    assert_eq!(a.shared_stores().stats().failures, 1);
+    assert_eq!(w.emu.tokens_issued(&client(&w)), 1);
+    // Cooling off: another credential does not ask State.
+    assert_eq!(status(&a.handle(stored(w.jwt()), &activation())), 200);
+    assert_eq!(requests.load(Ordering::SeqCst), 4);
+    // After the cool-off, State is asked again (and fails again the same way).
+    clock.advance(Duration::from_secs(31));
+    let with_scope = with(
+        w.oauth(),
+        json!({ "OAUTHS2S_CECREDENTIALS_METASCOPES": w.env["OAUTHS2S_CECREDENTIALS_METASCOPES"].split(',').next().unwrap() }),
+    );
+    assert_eq!(status(&a.handle(stored(with_scope), &activation())), 200);
+    assert_eq!(requests.load(Ordering::SeqCst), 8);
+}
+
+/// A 500 from State is retried within the store's allowance, as `aio-lib-state` retries 5xx:
+/// the store is used, not benched.
+#[test]
+fn a_5xx_from_state_is_retried_within_the_allowance() {
+    let w = world();
+    w.emu.inject_fault("/containers", status_fault(500, None), 1);
+    let a = container(&w);
+    assert_eq!(status(&call(&a, stored(w.oauth()))), 200);
+    let stats = a.shared_stores().stats();
+    assert_eq!(stats.failures, 0, "{stats:?}");
+    assert_eq!(w.emu.state_entries(NS).len(), 1, "the token stored");
+    // Another container finds it.
+    let b = container(&w);
+    assert_eq!(status(&call(&b, stored(w.oauth()))), 200);
+    assert_eq!(b.shared_stores().stats().hits, 1);
+    assert_eq!(w.emu.tokens_issued(&client(&w)), 1);
+}

@@ -11,20 +11,27 @@
  *     instead of starting another one (and fetching another token). (So an edit of this file
  *     takes effect in `aio app dev` after a restart of it; under aio app dev the child runs from
  *     a copy, so that aio can rebuild the action while it runs, see start());
- *   - per activation, one JSON line on the child's stdin
- *       {"value": params, "namespace", "action_name", "action_version", "activation_id",
- *        "transaction_id", "deadline", "api_key"}
- *     (api_key only when the runtime sets __OW_API_KEY, as the Go ActionLoop proxy does) and one
- *     JSON line back on the child's fd 3, which is the action's result;
+ *   - the multiplexed framing, which the launcher asks for with IMS_ACTION_MULTIPLEX=1 in the
+ *     child's environment (the plain protocol, one activation at a time, stays the OpenWhisk
+ *     proxies'; see docs/concurrency.md): per activation, one line on the child's stdin
+ *       <id> {"value": params, "namespace", "action_name", "action_version", "activation_id",
+ *             "transaction_id", "deadline", "api_key"}
+ *     (api_key only when the runtime sets __OW_API_KEY, as the Go ActionLoop proxy does), where
+ *     <id> is this launcher's counter, and one line `<id> <result JSON>` back on the child's fd 3,
+ *     in whatever order activations finish;
  *   - the child's environment is this process's, minus the per-activation __OW_* variables (they
  *     would be stale from the second activation on; the line carries them), plus IMS_ACTION_SEAL
  *     naming bin/ims-action.seal.json when the build put one there (the child may run from a copy
  *     in the temp dir, where it cannot find the seal next to itself);
- *   - the child's stdout/stderr are inherited, so its log lines land in this activation's log in
- *     order (the binary flushes them before it replies on fd 3);
- *   - activations are queued and sent one at a time: the container may run up to `concurrency`
- *     activations at once (Adobe's default is 200), the protocol has one request in flight;
- *   - a child that dies mid-activation fails that activation with a 502 and is restarted by the next.
+ *   - the child's stdout/stderr are inherited: its log lines land in the container's log, those of
+ *     concurrent activations interleaved (as the Node.js runtime's own are), each line starting
+ *     with its activation's id;
+ *   - activations are sent as they arrive, never queued: the container runs up to `concurrency`
+ *     activations at once (Adobe's default is 200), and so does the binary, each on its own thread;
+ *   - failures stay contained: a child that dies fails each activation in flight with its own 502
+ *     and is restarted by the next; an activation the binary has not answered shortly before its
+ *     deadline is answered 504 here (its late reply is dropped) and holds no other; a reply whose
+ *     id no activation waits for stops that child, so that answers are never misattributed.
  *
  * Secrets: params (credentials, the caller's Authorization header) and the API key go only to the
  * child's stdin. Nothing here logs params, the API key or the child's replies.
@@ -46,6 +53,11 @@ const REGISTRY = Symbol.for('ims-action.launchers')
 // Set by the Node.js runtime for each activation; the child gets them on each line instead.
 const PER_ACTIVATION_ENV = ['__OW_ACTIVATION_ID', '__OW_TRANSACTION_ID', '__OW_DEADLINE',
   '__OW_ACTION_NAME', '__OW_ACTION_VERSION', '__OW_API_KEY']
+// Asks the binary for the multiplexed framing (src/runtime/multiplex.rs).
+const MULTIPLEX = 'IMS_ACTION_MULTIPLEX'
+// An activation the binary has not answered this long before its deadline is answered 504 here:
+// the platform kills the activation at the deadline, and the answer must be out first.
+const CUT_BEFORE_DEADLINE_MS = 250
 // `aio app dev` skips the pre-app-build hook that builds bin/exec (its own pre-app-dev hook may
 // have failed), so say how to get one. aio copies bin/exec into its build only when it starts.
 const MISSING_BINARY = 'the ims-action binary (bin/exec next to the action) is missing: ' +
@@ -75,9 +87,9 @@ function activationContext (env) {
 class Launcher {
   constructor (bin = BIN) {
     this.bin = bin
-    this.child = null // the running child, if any
-    this.pending = null // the activation in flight: { child, resolve }
-    this.queue = Promise.resolve() // activations run one after the other on this chain
+    this.child = null // the running child, if any; child.waiting: its activations in flight by id
+    this.starting = null // the start under way, awaited by every activation that arrives meanwhile
+    this.lastId = 0 // ids of activations, unique in this launcher
     this.tmpCopy = null // the copy in os.tmpdir(), made once if bin/exec cannot be chmod-ed or executed
   }
 
@@ -86,22 +98,23 @@ class Launcher {
     return this.child ? this.child.pid : undefined
   }
 
-  /** Queue one activation; resolves with its result (never rejects). */
+  /** Run one activation at once; resolves with its result (never rejects). */
   run (params, context) {
-    const turn = this.queue.then(() => this.activate(params, context))
-    this.queue = turn.catch(() => {})
-    return turn.catch(err => errorResult(502, `ims-action launcher failed: ${err.message}`))
+    return this.activate(params, context)
+      .catch(err => errorResult(502, `ims-action launcher failed: ${err.message}`))
   }
 
   async activate (params, context) {
     const deadline = Number(context.deadline)
     if (deadline && Date.now() >= deadline) {
-      // The platform has already given up on this activation while it waited in the queue.
-      return errorResult(504, 'the activation deadline passed while it waited for earlier activations')
+      // The platform has already given up on this activation.
+      return errorResult(504, 'the activation deadline passed before it reached the ims-action binary')
     }
     if (!this.child) {
+      // Activations that arrive while the child starts wait for that one start.
+      if (!this.starting) this.starting = this.start().finally(() => { this.starting = null })
       try {
-        await this.start()
+        await this.starting
       } catch (err) {
         if (err.code === 'ENOENT') {
           log(`${this.bin} does not exist: run \`make launcher\` in the project`)
@@ -112,15 +125,35 @@ class Launcher {
       }
     }
     const child = this.child
-    const line = JSON.stringify({ value: params, ...context }) + '\n'
+    if (!child) return errorResult(502, 'ims-action binary exited before this activation reached it; it will be restarted')
+    const id = String(++this.lastId)
+    const line = `${id} ${JSON.stringify({ value: params, ...context })}\n`
     return new Promise(resolve => {
-      this.pending = { child, resolve }
+      const timer = deadline
+        ? setTimeout(() => this.expire(child, id), Math.max(0, deadline - Date.now() - CUT_BEFORE_DEADLINE_MS))
+        : null
+      child.waiting.set(id, { resolve, timer })
       this.busy(child, true)
       child.stdin.write(line)
-    }).finally(() => {
-      this.pending = null
-      this.busy(child, false)
     })
+  }
+
+  /** Answer activation `id` of `child` with `result`, once. */
+  settle (child, id, result) {
+    const activation = child.waiting.get(id)
+    if (!activation) return
+    child.waiting.delete(id)
+    clearTimeout(activation.timer)
+    if (child.waiting.size === 0) this.busy(child, false)
+    activation.resolve(result)
+  }
+
+  /** The binary did not answer in time: 504 now, and its late reply, if one comes, is dropped. */
+  expire (child, id) {
+    if (!child.waiting.has(id)) return
+    log(`activation ${id} was not answered before its deadline; answering 504`)
+    child.late.add(id)
+    this.settle(child, id, errorResult(504, 'the ims-action binary did not answer before the activation deadline'))
   }
 
   /** Start the child: chmod bin/exec, or fall back to a copy in the temp dir (read-only or noexec code dir). */
@@ -182,6 +215,7 @@ class Launcher {
     // {"ok":true} would become the answer to the first activation and shift every later one.
     delete env.__OW_WAIT_FOR_ACK
     for (const name of PER_ACTIVATION_ENV) delete env[name]
+    env[MULTIPLEX] = '1'
     const seal = path.join(path.dirname(this.bin), SEAL)
     if (fs.existsSync(seal)) env.IMS_ACTION_SEAL = seal
     const child = spawn(bin, [], { stdio: ['pipe', 'inherit', 'inherit', 'pipe'], env })
@@ -196,6 +230,8 @@ class Launcher {
   }
 
   attach (child) {
+    child.waiting = new Map() // id -> { resolve, timer }: its activations in flight
+    child.late = new Set() // ids answered 504 here: their replies may still come, and are dropped
     const replies = child.stdio[3]
     let buffered = ''
     replies.setEncoding('utf8')
@@ -220,7 +256,7 @@ class Launcher {
       this.forget(child)
       const message = `ims-action binary exited unexpectedly (code ${code}, signal ${signal}); it will be restarted`
       log(message)
-      if (this.pending && this.pending.child === child) this.pending.resolve(errorResult(502, message))
+      for (const id of [...child.waiting.keys()]) this.settle(child, id, errorResult(502, message))
     })
     this.busy(child, false)
   }
@@ -230,17 +266,24 @@ class Launcher {
   }
 
   reply (child, line) {
-    if (!this.pending || this.pending.child !== child) {
-      // More than one line for one activation: the stream can no longer be trusted to pair
-      // answers with activations, so stop this child (the next activation starts a fresh one).
-      log(`unexpected ${line.length}-byte line on fd 3 with no activation waiting; stopping the binary`)
+    const space = line.indexOf(' ')
+    const id = space > 0 ? line.slice(0, space) : ''
+    if (!child.waiting.has(id)) {
+      if (child.late.delete(id)) {
+        log(`the late reply of activation ${id} (already answered 504) is dropped`)
+        return
+      }
+      // A second line for one activation, or an id no one sent: the stream can no longer be
+      // trusted to pair answers with activations, so stop this child (its activations in
+      // flight get a 502 each; the next activation starts a fresh one).
+      log(`unexpected ${line.length}-byte line on fd 3 with no activation waiting for it; stopping the binary`)
       this.forget(child)
       child.kill('SIGKILL')
       return
     }
     let result
     try {
-      result = JSON.parse(line)
+      result = JSON.parse(line.slice(space + 1))
     } catch (err) {
       log(`the binary's reply is not JSON (${line.length} bytes)`)
       result = errorResult(502, 'the ims-action binary returned a reply that is not JSON')
@@ -248,9 +291,7 @@ class Launcher {
     if (result === null || typeof result !== 'object') {
       result = errorResult(502, 'the ims-action binary did not return a dictionary or array')
     }
-    const { resolve } = this.pending
-    this.pending = null
-    resolve(result)
+    this.settle(child, id, result)
   }
 
   /** Keep the event loop alive only while an activation is in flight, so an idle child never
@@ -270,7 +311,7 @@ function sharedLauncher (bin = BIN) {
   return launchers.get(key)
 }
 
-/** The action: one activation = one request/reply with the long-lived binary. */
+/** The action: one activation = one request/reply with the long-lived binary, at once with the others. */
 async function main (params) {
   // Read the __OW_* values now: with concurrency > 1 the runtime overwrites them for the next activation.
   const context = activationContext(process.env)

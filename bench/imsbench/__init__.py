@@ -18,6 +18,7 @@ Modules, each with one job:
     wan         the section over the delayed link with TLS: cold, warm, App Builder
     store       the shared token store: runs examples/store-bench.rs, reduces its runs
     release     this release against the one before: the "before" binary, cold start side by side
+    crowd       activations at once in one container: bursts of N in one Node process (peer-node/crowd.js)
     sizes       binary, zip and node_modules sizes
     targets     the goals and their PASS/MISS verdicts
     render_md   BENCHMARKS.md

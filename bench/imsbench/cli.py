@@ -1,5 +1,6 @@
 """Options and the order of a run: build, enter the network namespace, measure (loopback
-sections, the token store, this release against the one before, then the WAN section), judge,
+sections, the token store, this release against the one before, the WAN section, then
+activations at once), judge,
 write BENCHMARKS.md, the charts and bench/results.json.
 
     python3 bench/run.py            full run (`make bench`)
@@ -17,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from . import netns
+from .crowd import crowd_section, derive as crowd_derive
 from .build import build_helpers, build_project, check_lean_variants, ensure_node_modules, peer_versions
 from .emulator import Emulator
 from .errors import BenchError
@@ -32,7 +34,7 @@ from .store import store_section
 from .targets import targets
 from .wan import derive, wan_section
 
-SECTIONS = ("cold", "warm", "tokens", "sizes", "store", "release", "wan")
+SECTIONS = ("cold", "warm", "tokens", "sizes", "store", "release", "wan", "crowd")
 
 # option: (full run, --quick)
 DEFAULTS = {"rounds": (20, 3), "warmup": (2, 1), "ours_per_round": (5, 3), "warm_blocks": (10, 3),
@@ -42,7 +44,8 @@ DEFAULTS = {"rounds": (20, 3), "warmup": (2, 1), "ours_per_round": (5, 3), "warm
             "wan_warm_blocks": (40, 3), "wan_warm_block": (5, 5), "wan_warm_warmup": (5, 3),
             "store_runs": (3, 1), "store_containers": (20, 5), "store_activations": (50, 10),
             "store_samples": (30, 5), "ims_latency_ms": (300, 300), "state_latency_ms": (20, 20),
-            "release_pairs": (100, 10), "release_wan_pairs": (30, 3), "release_warmup": (2, 1)}
+            "release_pairs": (100, 10), "release_wan_pairs": (30, 3), "release_warmup": (2, 1),
+            "crowd_runs": (3, 1), "crowd_n": ("1,10,50,200", "1,10,50")}
 
 
 def parse_args(argv=None):
@@ -60,6 +63,11 @@ def parse_args(argv=None):
     g.add_argument("--wan-warm-blocks", type=int, help="warm blocks per subject and RTT (default 40; quick 3)")
     g.add_argument("--wan-warm-block", type=int, help="activations per warm block (default 5)")
     g.add_argument("--wan-warm-warmup", type=int, help="warm-up activations per subject and RTT (default 5; quick 3)")
+    g = ap.add_argument_group("activations at once in one container (section crowd)")
+    g.add_argument("--crowd-n", help="activations started together per burst (default 1,10,50,200; quick 1,10,50)")
+    g.add_argument("--crowd-runs", type=int,
+                   help="fresh containers per subject and N, two bursts each (default 3; quick 1)")
+    g.add_argument("--crowd-rtt", type=float, default=50.0, help="the round-trip time in ms (default 50)")
     g = ap.add_argument_group("on loopback (sections cold, warm, tokens)")
     g.add_argument("--rounds", type=int, help="measured cold-start rounds (default 20; quick 3)")
     g.add_argument("--warmup", type=int, help="cold-start warm-up rounds (default 2; quick 1)")
@@ -123,6 +131,14 @@ def parse_args(argv=None):
         a.rtts = [float(x) for x in a.rtts.split(",") if x.strip()]
     except ValueError:
         ap.error("--rtts takes numbers, e.g. 0,10,50")
+    try:
+        a.crowd_ns = [int(x) for x in a.crowd_n.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--crowd-n takes whole numbers, e.g. 1,10,50,200")
+    if not a.crowd_ns or any(n < 1 or n > 1000 for n in a.crowd_ns) or len(set(a.crowd_ns)) != len(a.crowd_ns):
+        ap.error("--crowd-n takes distinct numbers between 1 and 1000")
+    if a.crowd_runs < 1 or not 0 <= a.crowd_rtt <= 2000:
+        ap.error("--crowd-runs takes at least 1; --crowd-rtt a value between 0 and 2000 ms")
     if not a.rtts or len(a.rtts) > 8 or any(r < 0 or r > 2000 for r in a.rtts) or len(set(a.rtts)) != len(a.rtts):
         ap.error("--rtts takes 1 to 8 distinct values between 0 and 2000 ms")
     return a
@@ -158,6 +174,8 @@ def main(argv=None) -> int:
         res = json.loads(a.json.read_text())
         if res.get("wan"):  # the ratios as this code derives them, from the stored summaries
             res["wan"]["derived"] = derive(res["wan"])
+        if res.get("crowd") and "summary" in res["crowd"]:
+            res["crowd"]["derived"] = crowd_derive(res["crowd"])
         res["targets"] = targets(res)
         write_outputs(a, res)
         return 0
@@ -186,8 +204,8 @@ def main(argv=None) -> int:
     check_lean_variants()
     if not netns.inside():
         ensure_node_modules()
-        if "wan" in a.sections:
-            log("entering a network namespace of its own for the WAN section")
+        if a.sections & {"wan", "crowd"}:
+            log("entering a network namespace of its own for the sections over a delayed link")
             netns.reexec_inside([str(BENCH / "run.py"), *argv, "--no-build"])
         elif "release" in a.sections:  # its 50 ms part needs the delay line; the rest does not
             try:
@@ -220,6 +238,13 @@ def main(argv=None) -> int:
             if "wan" in a.sections:
                 BusyWatch.sample("wan start")
                 res["wan"] = wan_section(a, helpers, workdir)
+            if "crowd" in a.sections:
+                BusyWatch.sample("crowd start")
+                try:
+                    res["crowd"] = crowd_section(a, helpers, workdir)
+                except (BenchError, OSError, TimeoutError) as e:
+                    log(f"crowd: failed: {e}")
+                    res["crowd"] = {"error": str(e)}
         finally:
             keep = BUILD / ("quick-logs" if a.quick else "last-run-logs")
             shutil.rmtree(keep, ignore_errors=True)

@@ -93,6 +93,17 @@ class DelayLine:
             out[rtt] = {"median_ms": statistics.median(xs), "min_ms": min(xs), "max_ms": max(xs), "n": count}
         return out
 
+    def syns(self) -> dict[str, int]:
+        """TCP connection attempts (SYNs without ACK, a retransmitted one counted again) sent so
+        far to each of the link's addresses."""
+        self.proc.stdin.write(b"c")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().decode()
+        counts = parse_syns(line)
+        if counts is None:
+            raise BenchError(f"delay_line answered {line.strip()[:80]!r} to a count request")
+        return {ip: counts.get(int(ip.rsplit(".", 1)[1]), 0) for ip in self.addresses()}
+
     def stop(self) -> dict:
         """Stops it; returns its counts: packets forwarded, dropped, and sent over 100 µs late."""
         if self.proc.poll() is None:
@@ -114,3 +125,18 @@ def parse_counts(log_text: str) -> dict:
     if not m:
         return {}
     return {"forwarded": int(m.group(1)), "dropped": int(m.group(2)), "late": int(m.group(3))}
+
+
+def parse_syns(line: str) -> dict[int, int] | None:
+    """delay_line's "syns 14=3 15=2" line: {last octet of the remote address: SYNs}. None for any
+    other line. Pure (bench/tests)."""
+    words = line.split()
+    if not words or words[0] != "syns":
+        return None
+    out = {}
+    for w in words[1:]:
+        octet, _, n = w.partition("=")
+        if not (octet.isdigit() and n.isdigit()):
+            return None
+        out[int(octet)] = int(n)
+    return out

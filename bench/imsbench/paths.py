@@ -7,6 +7,7 @@ BUILD = BENCH / ".build"
 PEER = BENCH / "peer-node"
 RUN_JS = PEER / "run.js"
 LOOP_JS = PEER / "loop.js"
+CROWD_JS = PEER / "crowd.js"  # many activations at once in one Node process (section crowd)
 LAUNCHER = ROOT / "actions" / "ims-action"  # the App Builder Node launcher (index.js); staged by launcher.py
 DEFAULT_EMULATOR = ROOT / "target" / "release" / "adobe-emulator"
 DEFAULT_IMS_ACTION = ROOT / "dist" / "ims-action"  # `make build` copies the static binary here

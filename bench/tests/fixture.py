@@ -81,6 +81,7 @@ def results(**kw):
                   "zip": {"path": "dist/ims-action.zip", "bytes": 1_300_000}, "node_modules_bytes": 132 * 2**20},
         "store": store(),
         "release": release(),
+        "crowd": crowd(),
     }
     return res
 
@@ -137,4 +138,43 @@ def release(before_ms=1.2, after_ms=1.5, wan=True):
            "loopback_jwt": compare(measured(before_ms * 2, after_ms * 2))}
     if wan:
         out["wan"] = compare(measured(308.0, 309.0)) | {"rtt_ms": 50.0}
+    return out
+
+
+def crowd_record(subject, n, run, first_ms, second_ms, tokens=(1, 0), conns=(2, 0), failed=((), ()), child_kib=None,
+                 drops=(0, 0)):
+    """One container of the crowd section as results.json keeps it: two bursts of n."""
+    def burst(base, i):
+        ms = [base + k for k in range(n)]
+        counts = {"token_requests": tokens[i], "connections": conns[i], "tls_handshakes": conns[i],
+                  "api_requests": n, "tls_resumed": 0, "listen_drops": drops[i], "syn_retransmits": drops[i],
+                  "ims_connects": conns[i] // 2, "api_connects": conns[i] - conns[i] // 2}
+        rss = {"self": 40_000, "children": [child_kib] if child_kib else []}
+        return {"ms": ms, "failed": list(failed[i]), "issued_ms": 0.1, "errors": [], "counts": counts, "rss_kib": rss}
+    return {"subject": subject, "n": n, "run": run, "bursts": [burst(first_ms, 0), burst(second_ms, 1)],
+            "node_maxrss_kib": 45_000}
+
+
+def crowd_raw(ours_second_at_200=4000.0):
+    """N = 1, 10, 200, two containers each: ims-action via the launcher a little faster than the
+    cached Node action in the first burst, queued in the second (as with the launcher of issue 18)."""
+    raw = []
+    for run in range(2):
+        for n in (1, 10, 200):
+            raw.append(crowd_record("appbuilder", n, run, 200.0, 51.0 if n < 200 else ours_second_at_200,
+                                    child_kib=3_800 + n))
+            raw.append(crowd_record("node-aio", n, run, 350.0, 110.0, tokens=(n, n), conns=(2 * n, 0)))
+            raw.append(crowd_record("node-cached", n, run, 300.0, 55.0, tokens=(n, 0), conns=(2 * n, 0),
+                                    drops=(72, 0) if n == 200 else (0, 0)))
+    return raw
+
+
+def crowd(**kw):
+    from imsbench.crowd import derive, summarize
+    raw = crowd_raw(**kw)
+    out = {"rtt_ms": 50.0, "ns": [1, 10, 200], "runs": 2,
+           "link": {"realtime": True, "probe": {"median_ms": 50.3, "min_ms": 50.1, "max_ms": 52.0, "n": 15},
+                    "packets": {"forwarded": 100, "dropped": 0, "late": 0}},
+           "failed": {}, "seconds": 60, "raw": raw, "summary": summarize(raw, [1, 10, 200])}
+    out["derived"] = derive(out)
     return out

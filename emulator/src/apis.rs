@@ -1,5 +1,6 @@
 //! The Adobe APIs behind the tokens: AEM Data Service `contentRequestsQuota`, Analytics 2.0
-//! `/reports`, and a tiny read-only AEM author (`/content/...`, `/api/assets/...`).
+//! `/reports` and `/discovery/me`, and a tiny read-only AEM author (`/content/...`,
+//! `/api/assets/...`); Target's Admin API is in `target.rs`, with the gateway checks below.
 
 use serde_json::{Value, json};
 
@@ -18,16 +19,16 @@ fn bearer(request: &RecordedRequest) -> Option<&str> {
 }
 
 /// The issued, unexpired token the request carries.
-fn issued_token(state: &State, request: &RecordedRequest) -> Option<IssuedToken> {
+pub(crate) fn issued_token(state: &State, request: &RecordedRequest) -> Option<IssuedToken> {
     bearer(request).and_then(|t| state.valid_token(t))
 }
 
-fn method_not_allowed(allow: &str) -> Response {
+pub(crate) fn method_not_allowed(allow: &str) -> Response {
     Response::json(405, &json!({"error": "method not allowed"})).header("allow", allow)
 }
 
 /// The Adobe I/O gateway's answer to a wrong or missing `x-api-key`.
-fn invalid_api_key() -> Response {
+pub(crate) fn invalid_api_key() -> Response {
     Response::json(
         403,
         &json!({"error_code": "403003", "message": "Api Key is invalid"}),
@@ -277,6 +278,34 @@ fn civil_from_days(days: u64) -> (i64, u32, u32) {
         ),
         Err(_) => (9999, 12, 31),
     }
+}
+
+/// `GET /discovery/me`: the companies the token's user may query (the demo's only).
+pub(crate) fn analytics_discovery(state: &State, request: &RecordedRequest) -> Response {
+    if request.method != "GET" {
+        return method_not_allowed("GET");
+    }
+    let Some(token) = issued_token(state, request) else {
+        return analytics_error(
+            401,
+            "invalid_token",
+            "IMS token failed IMS Facade token validation",
+        );
+    };
+    if request.header("x-api-key") != Some(token.client_id.as_str()) {
+        return invalid_api_key();
+    }
+    Response::json(
+        200,
+        &json!({
+            "imsUserId": format!("{}@techacct.adobe.com", token.client_id),
+            "imsOrgs": [{
+                "imsOrgId": token.org_id,
+                "companies": [{"globalCompanyId": "demoorg0", "companyName": "Demo Company",
+                               "apiRateLimitPolicy": "aa_api_tier10_tp"}],
+            }],
+        }),
+    )
 }
 
 // ---- AEM author ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! `adobe-emulator`: a local stand-in for Adobe's servers (IMS, AEM Data Service, Analytics 2.0,
-//! AEM author, Adobe I/O State) used by integration tests, `make demo` and benchmarks.
+//! AEM author, Target's Admin API, Adobe I/O State) used by integration tests, `make demo` and benchmarks.
 //!
 //! Everything is served from one port: plain HTTP by default, HTTPS with a throwaway
 //! [`TestCa`] when started with [`Emulator::start_tls_on`]. The checks mirror what Adobe documents (see
@@ -21,6 +21,7 @@ pub mod keys;
 mod response;
 mod server;
 mod state;
+mod target;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -317,6 +318,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// Body bytes (after transfer decoding).
     pub body: Vec<u8>,
+    /// When it had arrived whole: a test measures a client's waits between requests with it.
+    pub received: std::time::Instant,
 }
 
 impl RecordedRequest {

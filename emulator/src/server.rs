@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use super::response::{Response, not_found};
 use super::state::State;
-use super::{Fault, HUGE_BODY_BYTES, MAX_HOLD, RecordedRequest, adobe_state, apis, control, ims, tls};
+use super::{
+    Fault, HUGE_BODY_BYTES, MAX_HOLD, RecordedRequest, adobe_state, apis, control, ims, target, tls,
+};
 
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -163,9 +165,11 @@ fn route(state: &State, request: &RecordedRequest) -> Response {
         _ if path.starts_with("/containers/") => {
             adobe_state::handle(&state.adobe_state, state.now_ms(), request)
         }
-        _ => match analytics_company(path) {
-            Some(company) => apis::analytics_report(state, request, company),
-            None => not_found(),
+        "/discovery/me" => apis::analytics_discovery(state, request),
+        _ => match (analytics_company(path), target::split(path)) {
+            (Some(company), _) => apis::analytics_report(state, request, company),
+            (None, Some((tenant, resource))) => target::handle(state, request, tenant, resource),
+            (None, None) => not_found(),
         },
     }
 }
@@ -444,6 +448,7 @@ fn read_request(reader: &mut BufReader<impl Read + Write>) -> Result<Option<Pars
             query,
             headers,
             body,
+            received: std::time::Instant::now(),
         },
         keep_alive,
     }))

@@ -25,7 +25,7 @@ use crate::token::{AccessToken, CacheKey};
 use super::{Action, web};
 
 use crate::api::aem_content::environment_of;
-use crate::api::aem_quota;
+use crate::api::{aem_quota, route};
 
 /// The request input that asks for a live check; a caller may always set it.
 pub const CHECK_INPUT: &str = "check";
@@ -129,11 +129,30 @@ pub fn report(action: &Action, params: &Params, activation: &Activation) -> Resu
         }
         entries.push(entry);
     }
-    Ok(json!({
+    let mut report = json!({
         "generated_at": time::format_datetime(action.clock.now_unix()),
         "credentials": entries,
         "quota": quota,
-    }))
+    });
+    if let Some(routes) = routes(params, &action.allow) {
+        report["routes"] = routes;
+    }
+    Ok(report)
+}
+
+/// What the deployment's `API_ROUTES` exposes: each route's name, method and host (never its
+/// query, headers or body), or why the table is refused; `None` without a table.
+fn routes(params: &Params, allow: &crate::endpoint::AllowList) -> Option<Value> {
+    match route::Table::from_params(params, allow) {
+        Ok(None) => None,
+        Ok(Some(table)) => Some(Value::Array(
+            table
+                .routes()
+                .map(|r| json!({"name": r.name(), "method": r.method_name(), "host": r.host()}))
+                .collect(),
+        )),
+        Err(e) => Some(json!({ "error": e.to_string() })),
+    }
 }
 
 /// The parsed credential and the outcome of its check, for the quota call.

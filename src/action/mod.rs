@@ -126,8 +126,9 @@ impl Action {
         let _secrets = scrub::Scope::begin();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run(params, activation)));
         let mut result = match outcome {
-            Ok(Ok(body)) => result::success(body),
+            Ok(Ok(reply)) => result::reply(reply),
             Ok(Err(e @ Error::Configuration(_))) => {
+                // ops: configuration-error-logged
                 log::error!("{}: {e}", e.status_code());
                 result::failure(&e)
             }
@@ -136,11 +137,13 @@ impl Action {
                 result::failure(&e)
             }
             Err(_) => {
+                // ops: panic
                 log::error!("the action panicked; answering 500");
                 result::failure(&Error::Internal("the action failed unexpectedly".into()))
             }
         };
         if scrub::scrub_result(&mut result) {
+            // ops: secret-replaced
             log::warn!(
                 "a secret would have been returned; it was replaced by {}",
                 scrub::MASK
@@ -150,7 +153,7 @@ impl Action {
     }
 
     /// Params → sealed configuration → credentials → token → API call.
-    pub fn run(&self, params: Value, activation: &Activation) -> Result<Value, Error> {
+    pub fn run(&self, params: Value, activation: &Activation) -> Result<api::Reply, Error> {
         let (mut map, web) = self.admit(params, activation)?;
         logging::apply_level(map.get("LOG_LEVEL").and_then(Value::as_str));
         if let Some(id) = &activation.activation_id {
@@ -172,7 +175,7 @@ impl Action {
         // `health` reports on every credential, each with its own problems, so it is answered
         // before the one credential the API operations use is required to parse.
         if health::is_requested(&params) {
-            return health::report(self, &params, activation);
+            return health::report(self, &params, activation).map(api::Reply::json);
         }
         let mut check = InputCheck::new(params);
         let creds = credentials::from_params(&params, &mut check, &self.allow, &self.clock);
@@ -288,6 +291,7 @@ impl Action {
     /// without one, a web call is refused.
     fn check_sealed(&self, map: &Map<String, Value>, activation: &Activation) -> Result<(), Error> {
         match &self.sealing {
+            // ops: seal-damaged
             Sealing::Broken(why) => Err(Error::Configuration(why.clone())),
             Sealing::Sealed(seal) => seal.verify(
                 activation.action_name.as_deref(),
@@ -296,10 +300,11 @@ impl Action {
                 &web::REQUEST_INPUTS,
                 &ALWAYS_CALLER_INPUTS,
             ),
+            // ops: seal-missing
             Sealing::Unsealed if web::is_web(map) => Err(Error::Configuration(format!(
                 "this deployment carries no sealed configuration ({} next to the binary), so web \
                  calls are refused: deploy an artifact built by `make package` or the pre-app-build \
-                 hook (see the README, Security)",
+                 hook (see docs/security.md)",
                 seal::SEAL_FILE
             ))),
             Sealing::Unsealed => Ok(()),
@@ -354,13 +359,16 @@ impl Action {
         store: Option<&mut Session>,
         refused: Option<&AccessToken>,
     ) -> Result<AccessToken, Error> {
-        // Only a success is stored: a failed fetch leaves nothing cached.
-        flight::token(&self.tokens, key, store, refused, || {
-            match creds {
-                Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),
-                _ => log::info!("getting a new access token ({})", creds.method()),
-            }
-            creds.fetch(&self.http, budget)
+        // Only a success is stored: a failed fetch leaves nothing cached. Activations at once
+        // (multiplexed mode) share one fetch per credential: the others wait for it.
+        self.tokens.single_flight(key, budget, refused, || {
+            flight::token(&self.tokens, key, store, refused, || {
+                match creds {
+                    Credentials::DevToken(_) => log::debug!("using the developer token as is (no IMS call)"),
+                    _ => log::info!("getting a new access token ({})", creds.method()),
+                }
+                creds.fetch(&self.http, budget)
+            })
         })
     }
 }

@@ -82,17 +82,21 @@ impl Sealing {
     pub fn from_path(path: &Path, required: bool) -> Sealing {
         let text = match std::fs::metadata(path) {
             Err(_) if !required => return Sealing::Unsealed,
+            // ops: seal-unreadable
             Err(e) => return Sealing::Broken(format!("cannot read the seal {}: {e}", path.display())),
             Ok(meta) if meta.len() > MAX_SEAL_BYTES => {
+                // ops: seal-too-large
                 return Sealing::Broken(format!("the seal {} is too large", path.display()));
             }
             Ok(_) => match std::fs::read_to_string(path) {
                 Ok(text) => text,
+                // ops: seal-unreadable
                 Err(e) => return Sealing::Broken(format!("cannot read the seal {}: {e}", path.display())),
             },
         };
         match Seal::parse(&text) {
             Ok(seal) => Sealing::Sealed(seal),
+            // ops: seal-damaged
             Err(why) => Sealing::Broken(format!("the seal {} is damaged: {why}", path.display())),
         }
     }
@@ -196,6 +200,7 @@ impl Seal {
         always_free: &[&str],
     ) -> Result<(), Error> {
         let action = action_name.map(action_key).ok_or_else(|| {
+            // ops: seal-no-action-name
             Error::Configuration(
                 "the platform did not say which action this is (no action name), so its sealed \
                  configuration cannot be found"
@@ -203,6 +208,7 @@ impl Seal {
             )
         })?;
         let sealed = self.actions.get(action).ok_or_else(|| {
+            // ops: seal-no-entry
             Error::Configuration(format!(
                 "this deployment's seal has no entry for action '{action}' (it seals: {}): rebuild the \
                  artifact from the configuration that deploys this action",
@@ -218,6 +224,7 @@ impl Seal {
                     match opt_in.iter().find(|o| **o == name) {
                         Some(o) => names.push(*o),
                         None => {
+                            // ops: caller-inputs-not-request-input
                             return Err(Error::Configuration(format!(
                                 "{CALLER_INPUTS} names '{}', which is not a request input (only {} may be)",
                                 name.escape_debug(),
@@ -248,11 +255,13 @@ impl Seal {
         match (present, sealed.get(name)) {
             (None, None) => Ok(()),
             (Some(_), None) if caller_may_set => Ok(()),
+            // ops: seal-added
             (Some(_), None) => Err(Error::invalid(
                 name,
                 "is configuration of this deployment, which callers may not set",
             )),
             (Some(v), Some(fp)) if self.fingerprint(name, v) == *fp => Ok(()),
+            // ops: seal-changed
             (_, Some(_)) => Err(Error::invalid(
                 name,
                 "does not match this deployment's sealed configuration: callers may not change it \

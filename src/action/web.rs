@@ -9,7 +9,15 @@ use crate::params::{Kind, check_string};
 
 /// The request inputs: the only inputs a deployment may let callers set (through its sealed
 /// `CALLER_INPUTS`). Credentials, endpoints and behaviour never come from a caller.
-pub const REQUEST_INPUTS: [&str; 4] = ["OPERATION", "AEM_PATH", "ANALYTICS_RSID", "ANALYTICS_REPORT"];
+pub const REQUEST_INPUTS: [&str; 7] = [
+    "OPERATION",
+    "AEM_PATH",
+    "ANALYTICS_RSID",
+    "ANALYTICS_REPORT",
+    "API_ROUTE",
+    "API_PARAMS",
+    "API_BODY",
+];
 
 /// Params OpenWhisk adds for a web request (a caller cannot set them: the platform refuses
 /// reserved names). Any of them marks the activation as a web call.
@@ -109,6 +117,7 @@ pub fn allowed_orgs(params: &Map<String, Value>) -> Result<Option<Vec<String>>, 
     }
     let orgs = crate::credentials::split_list(&text);
     if orgs.is_empty() {
+        // ops: allowed-orgs-empty
         return Err(Error::Configuration(format!(
             "{ALLOWED_ORGS} is set but names no org: set it to comma-separated …@AdobeOrg ids, or \
              leave it empty to let any caller the platform admits in"
@@ -123,9 +132,11 @@ pub fn check_caller(web: &WebRequest, allowed: Option<&[String]>) -> Result<(), 
     let Some(allowed) = allowed else { return Ok(()) };
     match web.header("x-gw-ims-org-id").map(str::trim) {
         Some(org) if allowed.iter().any(|a| a == org) => Ok(()),
+        // ops: org-not-allowed
         Some(_) => Err(Error::Forbidden(
             "the caller's IMS org (x-gw-ims-org-id) is not allowed".into(),
         )),
+        // ops: org-header-missing
         None => Err(Error::Forbidden(
             "this action requires an x-gw-ims-org-id header".into(),
         )),

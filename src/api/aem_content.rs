@@ -1,13 +1,16 @@
 //! AEM as a Cloud Service content: `GET {AEM_AUTHOR_URL}{AEM_PATH}` with the bearer token.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::credentials::{AuthMethod, Credentials, aem_service};
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
-use crate::http::{Budget, HttpClient, Method, Request};
+use crate::http::{Budget, HttpClient, Method};
 use crate::params::{InputCheck, Kind, Params};
 use crate::token::AccessToken;
+
+use super::ApiKey;
+use super::route::Route;
 
 /// `AEM_PATH`'s default: the DAM root as JSON.
 pub const DEFAULT_PATH: &str = "/content/dam.json";
@@ -38,16 +41,7 @@ pub fn from_params(
     // Fail closed: with AEM service credentials configured, a token only goes to their own
     // environment, even when OAuth (say, App Builder's injected __ims_oauth_s2s) or JWT wins;
     // every other *.adobeaemcloud.com host runs someone else's code.
-    let pinned_client_id = match creds {
-        Some(Credentials::ServiceAccount(c)) if c.method == AuthMethod::AemServiceCredentials => {
-            Some(c.client_id.clone())
-        }
-        _ => aem_service::client_id(params).unwrap_or_else(|e| {
-            check.invalid(e);
-            None
-        }),
-    };
-    if let Some(client_id) = pinned_client_id {
+    if let Some(client_id) = pinned_client_id(params, creds, check) {
         match environment_of(&client_id) {
             None => check.invalid(Error::invalid(
                 aem_service::INPUT,
@@ -82,6 +76,24 @@ pub fn from_params(
         base: base?,
         path: path.to_string(),
     })
+}
+
+/// The client id of the AEM service credentials configured (whichever credential wins), whose
+/// environment every token is held to; `None` without them.
+pub fn pinned_client_id(
+    params: &Params,
+    creds: Option<&Credentials>,
+    check: &mut InputCheck,
+) -> Option<String> {
+    match creds {
+        Some(Credentials::ServiceAccount(c)) if c.method == AuthMethod::AemServiceCredentials => {
+            Some(c.client_id.clone())
+        }
+        _ => aem_service::client_id(params).unwrap_or_else(|e| {
+            check.invalid(e);
+            None
+        }),
+    }
 }
 
 /// Program and environment of AEM service credentials, from a client id `cm-p<P>-e<E>-…`.
@@ -137,7 +149,7 @@ impl ContentCall {
         &self.base
     }
 
-    /// Calls AEM.
+    /// Calls AEM, as a built-in route of the engine.
     pub fn call(
         &self,
         http: &HttpClient,
@@ -145,16 +157,19 @@ impl ContentCall {
         creds: &Credentials,
         budget: &Budget,
     ) -> Result<Value, Error> {
-        let request = Request {
-            service: Service::Aem,
-            method: Method::Get,
-            url: self.base.join(&self.path),
-            headers: Vec::new(),
-            body: None,
-            retryable: true,
-            what: "content GET",
-        };
-        super::send(http, budget, token, creds, request)
+        // AEM_PATH passed check_path: one path (and query) on the host, sent as given.
+        let call = Route::builtin(
+            "content GET",
+            Service::Aem,
+            Method::Get,
+            self.base.clone(),
+            "",
+            &[],
+            &[],
+        )?
+        .verbatim(&self.path)
+        .prepare(&Map::new(), None, ApiKey::IfAny, None)?;
+        super::answer(call.send(http, token, creds, budget)?, Service::Aem)
     }
 }
 

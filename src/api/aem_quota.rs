@@ -1,13 +1,19 @@
 //! AEM Data Service: `GET /adobe/stats/statistics/contentRequestsQuota` (the OAuth S2S seed's call).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::credentials::Credentials;
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
-use crate::http::{Budget, HttpClient, Method, Request};
+use crate::http::{Budget, HttpClient, Method};
 use crate::params::{InputCheck, Kind, Params};
 use crate::token::AccessToken;
+
+use super::route::Route;
+use super::{ApiKey, object};
+
+/// The quota's path under the base URL.
+const QUOTA_PATH: &str = "/adobe/stats/statistics/contentRequestsQuota";
 
 /// `AEM_DATA_SERVICE_BASE_URL`'s default.
 pub const DEFAULT_BASE_URL: &str = "https://api.adobeaemcloud.com";
@@ -55,7 +61,7 @@ impl QuotaCall {
         &self.base
     }
 
-    /// Calls the API.
+    /// Calls the API, as a built-in route of the engine.
     pub fn call(
         &self,
         http: &HttpClient,
@@ -63,23 +69,19 @@ impl QuotaCall {
         creds: &Credentials,
         budget: &Budget,
     ) -> Result<Value, Error> {
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("imsOrgId", &self.org_id)
-            .append_pair("current", "true")
-            .finish();
-        let path = format!("/adobe/stats/statistics/contentRequestsQuota?{query}");
-        let request = Request {
-            service: Service::AemDataService,
-            method: Method::Get,
-            url: self.base.join(&path),
-            headers: vec![
-                ("x-gw-ims-org-id", self.org_id.clone()),
-                ("x-adobe-accept-experimental", "1".into()),
-            ],
-            body: None,
-            retryable: true,
-            what: "contentRequestsQuota",
-        };
-        super::send(http, budget, token, creds, request)
+        let values = json!({"imsOrgId": self.org_id, "current": "true"});
+        let call = Route::builtin(
+            "contentRequestsQuota",
+            Service::AemDataService,
+            Method::Get,
+            self.base.clone(),
+            QUOTA_PATH,
+            &[],
+            &[("imsOrgId", ".+"), ("current", "true")],
+        )?
+        .header("x-gw-ims-org-id", self.org_id.clone())
+        .header("x-adobe-accept-experimental", "1")
+        .prepare(&object(values), None, ApiKey::IfAny, None)?;
+        super::answer(call.send(http, token, creds, budget)?, Service::AemDataService)
     }
 }

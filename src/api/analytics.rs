@@ -5,10 +5,13 @@ use serde_json::{Value, json};
 use crate::credentials::Credentials;
 use crate::endpoint::{AllowList, BaseUrl, HostScope};
 use crate::error::{Error, Service};
-use crate::http::{Budget, HttpClient, Method, Request};
+use crate::http::{Budget, HttpClient, Method};
 use crate::params::{InputCheck, Kind, Params, json_type};
 use crate::time::Clock;
 use crate::token::AccessToken;
+
+use super::route::Route;
+use super::{ApiKey, object};
 
 /// `ANALYTICS_BASE_URL`'s default.
 pub const DEFAULT_BASE_URL: &str = "https://analytics.adobe.io";
@@ -129,7 +132,7 @@ impl ReportCall {
         &self.base
     }
 
-    /// Calls the API.
+    /// Calls the API, as a built-in route of the engine.
     pub fn call(
         &self,
         http: &HttpClient,
@@ -137,17 +140,27 @@ impl ReportCall {
         creds: &Credentials,
         budget: &Budget,
     ) -> Result<Value, Error> {
-        let request = Request {
-            service: Service::Analytics,
-            method: Method::Post,
-            url: self.base.join(&format!("/api/{}/reports", self.company_id)),
-            headers: vec![("x-proxy-global-company-id", self.company_id.clone())],
-            body: Some(("application/json", self.report.to_string().into_bytes())),
-            // A report POST is a read-only query: repeating it changes nothing, so it may be retried.
-            retryable: true,
-            what: "reports",
-        };
-        super::send(http, budget, token, creds, request)
+        // The company id passed is_company_id already; the route holds it to one segment too.
+        let call = Route::builtin(
+            "reports",
+            Service::Analytics,
+            Method::Post,
+            self.base.clone(),
+            "/api/{company}/reports",
+            &[("company", "[A-Za-z0-9_-]+")],
+            &[],
+        )?
+        .header("x-proxy-global-company-id", self.company_id.clone())
+        // A POST is not repeated after a server error: it may have run, and spent one of the
+        // user's 12 calls per 6 s. A 429 is retried all the same (docs/retries.md).
+        .retryable(Method::Post.is_idempotent())
+        .prepare(
+            &object(json!({ "company": self.company_id })),
+            Some(self.report.to_string().into_bytes()),
+            ApiKey::IfAny,
+            None,
+        )?;
+        super::answer(call.send(http, token, creds, budget)?, Service::Analytics)
     }
 }
 

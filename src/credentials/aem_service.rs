@@ -215,6 +215,7 @@ fn check_certificate_expiry(not_after: i64, now: i64, check: &mut InputCheck) {
             ),
         ));
     } else if not_after - now < EXPIRY_WARNING_DAYS * 86_400 {
+        // ops: aem-cert-expiring
         log::warn!(
             "{INPUT}: the certificate expires on {date} ({} days left); refresh it in the AEM Developer Console",
             (not_after - now) / 86_400

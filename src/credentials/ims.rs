@@ -37,8 +37,8 @@ pub fn request_token(
             service: Service::Ims,
             method: Method::Post,
             url,
-            headers: vec![("accept", "application/json".into())],
-            body: Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            headers: vec![("accept".into(), "application/json".into())],
+            body: Some(("application/x-www-form-urlencoded".into(), form.into_bytes())),
             // Asking for a token twice is harmless.
             retryable: true,
             what,

@@ -149,6 +149,7 @@ pub fn from_params(
 fn warn_retired_once() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // ops: jwt-retired
         log::warn!(
             "Service Account (JWT) credentials are retired by Adobe (end of life 2025-06-30, \
              disabled by 2026-03-01); move to OAuth server-to-server credentials"

@@ -8,6 +8,9 @@
 //! blank line, a line that is not JSON, or any failure inside one activation gets an error
 //! result and the loop goes on; panics are caught at the activation boundary (release builds
 //! unwind).
+//!
+//! The Node launcher asks for another framing, many activations at once, with
+//! `IMS_ACTION_MULTIPLEX=1`: see [`super::multiplex`].
 
 use std::fs::File;
 use std::io::{self, BufRead, Write};
@@ -41,6 +44,9 @@ pub fn main(results: io::Result<File>) -> ExitCode {
         }
     };
     let ack = std::env::var("__OW_WAIT_FOR_ACK").is_ok_and(|v| !v.is_empty());
+    if super::multiplex::requested() {
+        return super::multiplex::main(results, ack);
+    }
     let action = Action::from_env();
     let stdin = io::stdin().lock();
     match serve(stdin, results, ack, |params, activation| {
@@ -98,15 +104,19 @@ pub fn serve(
     }
 }
 
-enum ReadLine {
+pub(super) enum ReadLine {
     Eof,
     Line,
     TooLong,
 }
 
+/// How much of a line too long to serve is kept: its head, where a multiplexed line's id is.
+const KEPT_HEAD: usize = 64;
+
 /// Reads one line (without its `\n`) of at most [`MAX_LINE`] bytes; a longer one is consumed
-/// to its end and reported, so the loop stays in step with the proxy.
-fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<ReadLine> {
+/// to its end and reported (with its first [`KEPT_HEAD`] bytes), so the loop stays in step
+/// with the proxy.
+pub(super) fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<ReadLine> {
     let mut too_long = false;
     let mut any = false;
     loop {
@@ -124,9 +134,11 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<ReadLin
                 Some(i) => (&buf[..i], Some(i + 1)),
                 None => (buf, None),
             };
-            if line.len() + chunk.len() > MAX_LINE {
+            if !too_long && line.len() + chunk.len() > MAX_LINE {
                 too_long = true;
-                line.clear();
+                let head = KEPT_HEAD.saturating_sub(line.len()).min(chunk.len());
+                line.extend_from_slice(&chunk[..head]);
+                line.truncate(KEPT_HEAD);
             } else if !too_long {
                 line.extend_from_slice(chunk);
             }

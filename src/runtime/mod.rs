@@ -4,6 +4,7 @@
 //! | started as | mode |
 //! |---|---|
 //! | no arguments, file descriptor 3 open | [`actionloop`]: one process, many activations |
+//! | the same, with `IMS_ACTION_MULTIPLEX=1` (the Node launcher) | [`multiplex`]: many at once |
 //! | `ims-action '<params json>'`, or one JSON line on stdin | [`oneshot`]: dockerskeleton `--native` |
 //! | `ims-action invoke …` / `ims-action token …` | [`local`]: a developer's machine |
 
@@ -11,6 +12,7 @@ pub mod actionloop;
 pub mod config;
 pub mod dotenv;
 pub mod local;
+pub mod multiplex;
 pub mod oneshot;
 
 use std::ffi::OsString;

@@ -4,18 +4,25 @@
 //! mode (one process per activation in a warm dockerskeleton container) also in a file under the
 //! temp directory: mode 0600 in a 0700 folder, written atomically, and ignored when corrupt,
 //! unreadable or not ours. Only successful fetches are stored.
+//!
+//! A miss is fetched once per credential in the process ([`TokenCache::single_flight`]): when a
+//! burst of activations finds no token, the first fetches it and the others wait for that fetch,
+//! each within its own deadline.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::access_token::AccessToken;
 use crate::credentials::CacheKey;
+use crate::error::{Error, Service};
+use crate::http::Budget;
 use crate::secret::Secret;
 
 /// A token file: the token and its times, under the key that names the file.
@@ -50,6 +57,65 @@ impl TokenTimes {
 pub struct TokenCache {
     memory: Mutex<HashMap<CacheKey, AccessToken>>,
     dir: Option<PathBuf>,
+    /// Fetches under way, by credential: who comes while one is in flight waits for it.
+    flights: Mutex<HashMap<CacheKey, Arc<Flight>>>,
+}
+
+/// One fetch under way, and its outcome once it has landed.
+#[derive(Default)]
+struct Flight {
+    outcome: Mutex<Option<Result<AccessToken, Error>>>,
+    landed: Condvar,
+}
+
+impl Flight {
+    fn land(&self, outcome: Result<AccessToken, Error>) {
+        if let Ok(mut slot) = self.outcome.lock() {
+            slot.get_or_insert(outcome);
+        }
+        self.landed.notify_all();
+    }
+
+    /// The outcome once landed; `None` when `budget` runs out first.
+    fn wait(&self, budget: &Budget) -> Option<Result<AccessToken, Error>> {
+        let mut slot = self.outcome.lock().ok()?;
+        loop {
+            if let Some(outcome) = slot.as_ref() {
+                return Some(outcome.clone());
+            }
+            // Without a deadline, the fetch waited for ends on its own HTTP timeouts; the wait
+            // wakes now and then only to look again.
+            let wait = match budget.left() {
+                Some(left) if left.is_zero() => return None,
+                Some(left) => left.min(Duration::from_secs(1)),
+                None => Duration::from_secs(1),
+            };
+            slot = self.landed.wait_timeout(slot, wait).ok()?.0;
+        }
+    }
+}
+
+/// The fetch a leader runs: landed and forgotten however the leader leaves, a panic included,
+/// so that no one waits for a fetch that will never land.
+struct Lead<'a> {
+    flights: &'a Mutex<HashMap<CacheKey, Arc<Flight>>>,
+    key: CacheKey,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.flight.land(Err(Error::Internal(
+            "the token request this activation waited for failed unexpectedly".into(),
+        )));
+        if let Ok(mut flights) = self.flights.lock()
+            && flights
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(&self.key);
+        }
+    }
 }
 
 impl TokenCache {
@@ -58,6 +124,7 @@ impl TokenCache {
         TokenCache {
             memory: Mutex::new(HashMap::new()),
             dir: None,
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -66,6 +133,7 @@ impl TokenCache {
         TokenCache {
             memory: Mutex::new(HashMap::new()),
             dir: Some(dir),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -120,6 +188,65 @@ impl TokenCache {
             && let Err(e) = write_file(dir, key, token)
         {
             log::debug!("token cache file not written: {e}");
+        }
+    }
+
+    /// Runs `fetch` for `key` unless a fetch for it is already under way in this process, in
+    /// which case this waits for that one's outcome (a token, or the error it ended with) within
+    /// `budget`. A fetch that ran out of its own activation's time is not shared: the waiters
+    /// still have theirs, and the next of them fetches. A token cached meanwhile (by a fetch
+    /// that ended between the caller's look and this call) is used, unless it is `refused`.
+    pub fn single_flight(
+        &self,
+        key: &CacheKey,
+        budget: &Budget,
+        refused: Option<&AccessToken>,
+        fetch: impl FnOnce() -> Result<AccessToken, Error>,
+    ) -> Result<AccessToken, Error> {
+        let mut fetch = Some(fetch);
+        loop {
+            let Ok(mut flights) = self.flights.lock() else {
+                break;
+            };
+            let joined = flights.get(key).cloned();
+            let Some(flight) = joined else {
+                let flight = Arc::new(Flight::default());
+                flights.insert(key.clone(), Arc::clone(&flight));
+                drop(flights);
+                let lead = Lead {
+                    flights: &self.flights,
+                    key: key.clone(),
+                    flight,
+                };
+                let cached = self
+                    .get(key, budget.clock().now_ms())
+                    .filter(|t| refused.is_none_or(|r| r.token != t.token));
+                let outcome = match (cached, fetch.take()) {
+                    (Some(token), _) => Ok(token),
+                    (None, Some(f)) => f(),
+                    (None, None) => Err(Error::Internal("a token fetch ran twice".into())),
+                };
+                lead.flight.land(outcome.clone());
+                return outcome;
+            };
+            drop(flights);
+            log::debug!("waiting for another activation's token request");
+            match flight.wait(budget) {
+                Some(Err(Error::Timeout { .. })) => continue,
+                Some(outcome) => return outcome,
+                None => {
+                    return Err(Error::Timeout {
+                        service: Service::Ims,
+                        detail: "no time left before the activation deadline while another \
+                                 activation's token request was under way"
+                            .into(),
+                    });
+                }
+            }
+        }
+        match fetch.take() {
+            Some(f) => f(),
+            None => Err(Error::Internal("a token fetch ran twice".into())),
         }
     }
 
@@ -243,6 +370,179 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ims-action-test-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         d
+    }
+
+    use crate::activation::Activation;
+    use crate::time::Clock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn budget(deadline_ms: Option<u64>) -> Budget {
+        let activation = Activation {
+            deadline_ms,
+            ..Activation::default()
+        };
+        Budget::new(&activation, Duration::from_secs(10), &Clock::system())
+    }
+
+    /// Runs `fetch` as the leader for `key` once `waiters` others wait for its flight.
+    fn lead_after(c: &TokenCache, key: &CacheKey, waiters: usize) {
+        loop {
+            let joined = c.flights.lock().unwrap().get(key).map(Arc::strong_count);
+            // The map's, the leader's, and one per waiter.
+            if joined == Some(2 + waiters) {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_burst_makes_one_fetch_and_everyone_gets_its_outcome() {
+        let c = TokenCache::in_memory();
+        let k = CacheKey([7; 32]);
+        let fetches = AtomicUsize::new(0);
+        let fetch = || {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            lead_after(&c, &k, 15);
+            Ok(token(86_400_000))
+        };
+        let tokens: Vec<_> = std::thread::scope(|s| {
+            let all: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| c.single_flight(&k, &budget(None), None, fetch)))
+                .collect();
+            all.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert!(
+            tokens
+                .iter()
+                .all(|t| t.as_ref().map(|t| t.token.expose()) == Ok("tok"))
+        );
+        assert!(c.flights.lock().unwrap().is_empty());
+
+        // A refusal is shared too (same credential, same answer)...
+        let refused = Error::ImsRefused {
+            status: 401,
+            code: "invalid_client".into(),
+            description: "no".into(),
+        };
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let all: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        c.single_flight(&k, &budget(None), None, || {
+                            lead_after(&c, &k, 3);
+                            Err(refused.clone())
+                        })
+                    })
+                })
+                .collect();
+            all.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(outcomes.iter().all(|o| o == &Err(refused.clone())));
+    }
+
+    #[test]
+    fn a_leader_out_of_time_is_not_shared_and_a_waiter_out_of_time_does_not_wait() {
+        let c = TokenCache::in_memory();
+        let k = CacheKey([8; 32]);
+        let fetches = AtomicUsize::new(0);
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                c.single_flight(&k, &budget(None), None, || {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    lead_after(&c, &k, 1);
+                    Err(Error::Timeout {
+                        service: Service::Ims,
+                        detail: "no time left".into(),
+                    })
+                })
+            });
+            let waiter = s.spawn(|| {
+                // Joins the leader's flight (or leads a new one): it has time for its own fetch.
+                while c.flights.lock().unwrap().is_empty() {
+                    std::thread::yield_now();
+                }
+                c.single_flight(&k, &budget(None), None, || {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    Ok(token(86_400_000))
+                })
+            });
+            vec![leader.join().unwrap(), waiter.join().unwrap()]
+        });
+        assert!(matches!(outcomes[0], Err(Error::Timeout { .. })));
+        assert!(outcomes[1].is_ok(), "{:?}", outcomes[1]);
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+
+        // A waiter whose deadline has passed gives up at once, and never fetches.
+        let held = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                c.single_flight(&k, &budget(None), None, || {
+                    held.wait();
+                    held.wait();
+                    Ok(token(86_400_000))
+                })
+            });
+            held.wait();
+            let late = c.single_flight(&k, &budget(Some(1)), None, || panic!("must not fetch"));
+            assert!(matches!(late, Err(Error::Timeout { .. })), "{late:?}");
+            held.wait();
+            assert!(leader.join().unwrap().is_ok());
+        });
+    }
+
+    #[test]
+    fn a_token_cached_since_the_callers_look_is_used_unless_it_was_refused() {
+        // The look in memory and the flight are apart: a fetch may end in between.
+        const FAR: u64 = 4_000_000_000_000; // year 2096: fresh by the system clock
+        let c = TokenCache::in_memory();
+        let k = CacheKey([10; 32]);
+        c.put(&k, &token(FAR));
+        let got = c.single_flight(&k, &budget(None), None, || panic!("must not fetch"));
+        assert_eq!(got.map(|t| t.token), Ok(Secret::new("tok")));
+        let refused = token(FAR);
+        let fresh = AccessToken {
+            token: Secret::new("fresh"),
+            ..token(FAR)
+        };
+        let got = c.single_flight(&k, &budget(None), Some(&refused), || Ok(fresh));
+        assert_eq!(got.map(|t| t.token), Ok(Secret::new("fresh")));
+    }
+
+    #[test]
+    fn a_leader_that_panics_fails_its_waiters_and_leaves_no_flight() {
+        let c = TokenCache::in_memory();
+        let k = CacheKey([9; 32]);
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    c.single_flight(&k, &budget(None), None, || {
+                        lead_after(&c, &k, 2);
+                        panic!("boom")
+                    })
+                }));
+            });
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        while c.flights.lock().unwrap().is_empty() {
+                            std::thread::yield_now();
+                        }
+                        c.single_flight(&k, &budget(None), None, || {
+                            panic!("the leader's flight was joined")
+                        })
+                    })
+                })
+                .collect();
+            leader.join().unwrap();
+            waiters.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(
+            outcomes.iter().all(|o| matches!(o, Err(Error::Internal(_)))),
+            "{outcomes:?}"
+        );
+        assert!(c.flights.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -285,6 +285,21 @@ pub struct ActionLoop {
 
 impl ActionLoop {
     pub fn start(env: &[(&str, String)]) -> ActionLoop {
+        Self::start_with_limit(env, None)
+    }
+
+    /// The same, with the process's address space limited to `bytes` (`prlimit --as`), as an
+    /// action container's memory limit does: an allocation beyond it aborts the process.
+    pub fn start_limited(env: &[(&str, String)], bytes: u64) -> ActionLoop {
+        Self::start_with_limit(env, Some(bytes))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn start_with_limit(env: &[(&str, String)], limit: Option<u64>) -> ActionLoop {
         let logs = temp_path("actionloop-logs");
         let log_file = std::fs::File::create(&logs).expect("log file");
         let mut cmd = Command::new("/bin/sh");
@@ -293,6 +308,9 @@ impl ActionLoop {
             .arg("sh");
         for (k, v) in env {
             cmd.arg(format!("{k}={v}"));
+        }
+        if let Some(bytes) = limit {
+            cmd.arg("/usr/bin/prlimit").arg(format!("--as={bytes}")).arg("--");
         }
         let mut child = cmd
             .arg(bin())

@@ -42,7 +42,7 @@ const readline = require('node:readline')
 const ROOT = path.resolve(__dirname, '..', '..')
 const PACKAGE = 'ims-action'
 const ACTIONS = ['health', 'aem-quota', 'analytics-report', 'aem-get']
-// Names that configure the process environment, never an input (see README, Inputs).
+// Names that configure the process environment, never an input (see docs/inputs.md).
 const ENV_ONLY = new Set(['IMS_ACTION_ALLOW_HOSTS'])
 const MAX_BODY = 1024 * 1024
 const TYPES = {

@@ -2,7 +2,7 @@
 # The browser tests of the web view (tools/ui/test/): headless Chromium (Debian's chromium, never a
 # downloaded one) driven by playwright-core, through the `make ui` server, against the emulator.
 #   tools/ui/test.sh                      (make ui-test; part of make test)
-#   UI_SCREENSHOTS=docs tools/ui/test.sh  (make ui-screenshots: the PNGs the README shows)
+#   UI_SCREENSHOTS=docs tools/ui/test.sh  (make ui-screenshots: the PNGs docs/ui.md shows)
 # Installs playwright-core (pinned in tools/ui/package-lock.json) with npm ci when needed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -196,19 +196,21 @@ test('the launcher chmods bin/exec to 0755 before starting it', async () => {
   assert.equal(fs.statSync(path.join(dir, 'bin', 'exec')).mode & 0o777, 0o755)
 })
 
-test('concurrent activations are queued, one at a time, and each gets its own answer', async () => {
+test('concurrent activations go to one child at once, each answered with its own result', async () => {
   const { action } = freshAction()
-  // Later activations answer faster: without the queue they would overtake the earlier ones.
+  // Later activations answer faster, so they overtake the earlier ones: answers come back in
+  // the reverse order and must still each reach their own activation.
   const calls = Array.from({ length: 12 }, (_, i) => invoke(action, { echo: i, sleep_ms: 60 - 5 * i }))
   const results = await Promise.all(calls.map(c => c.result))
   results.forEach((r, i) => {
     assert.equal(r.statusCode, 200)
     assert.equal(r.body.echo, i)
     assert.equal(r.body.context.activation_id, calls[i].id, 'the context captured when main() was called')
-    assert.equal(r.body.overlap, false, 'the child never had two requests in flight')
+    assert.equal(r.body.multiplex, true, 'the launcher asked for the multiplexed framing')
   })
   assert.equal(new Set(results.map(r => r.body.pid)).size, 1)
-  assert.deepEqual(results.map(r => r.body.count), results.map((_, i) => i + 1))
+  assert.equal(results[11].body.overlap, true, 'the child had several activations in flight')
+  assert.deepEqual(results.map(r => r.body.count), results.map((_, i) => 12 - i), 'the last sent answered first')
 })
 
 test('a child that exits mid-activation answers a clear 502; the next activation gets a fresh child', async () => {
@@ -228,17 +230,55 @@ test('a child killed by a signal mid-activation answers a 502 naming the signal'
   assert.equal((await call(action, {})).statusCode, 200)
 })
 
-test('activations queued behind a crash still get answers', async () => {
+test('a child that dies fails each activation in flight with its own 502; the next gets a fresh child', async () => {
   const { action } = freshAction()
-  const [a, b, c] = await Promise.all([
-    call(action, { echo: 'a', sleep_ms: 30 }),
-    call(action, { crash: 'exit' }),
-    call(action, { echo: 'c' })
+  const first = await call(action, { echo: 'first' })
+  const results = await Promise.all([
+    call(action, { echo: 'a', sleep_ms: 200 }),
+    call(action, { crash: 'exit', sleep_ms: 20 }),
+    call(action, { echo: 'c', sleep_ms: 200 })
   ])
-  assert.equal(a.body.echo, 'a')
-  assertExitError(b, 3, null)
-  assert.equal(c.body.echo, 'c')
-  assert.notEqual(c.body.pid, a.body.pid)
+  results.forEach(r => assertExitError(r, 3, null))
+  const next = await call(action, { echo: 'd' })
+  assert.equal(next.body.echo, 'd')
+  assert.equal(next.body.count, 1)
+  assert.notEqual(next.body.pid, first.body.pid)
+})
+
+test('a reply under an id no activation waits for stops the child: its activations in flight get 502s', async () => {
+  const { action } = freshAction()
+  const [stray, other] = await Promise.all([
+    call(action, { reply: 'unknown-id' }),
+    call(action, { echo: 'other', sleep_ms: 300 })
+  ])
+  assertExitError(stray, null, 'SIGKILL')
+  assertExitError(other, null, 'SIGKILL')
+  const next = await call(action, { echo: 'next' })
+  assert.equal(next.body.count, 1, 'a fresh child')
+})
+
+test('an activation not answered by its deadline gets a 504 and holds no other; its late reply is dropped', async () => {
+  const { action } = freshAction()
+  const first = await call(action, {}) // the child is running
+  const deadline = { __OW_DEADLINE: String(Date.now() + 1500) }
+  const settled = []
+  const hung = invoke(action, { reply: 'none' }, deadline).result.then(r => { settled.push('hung'); return r })
+  const late = invoke(action, { echo: 'late', sleep_ms: 2000 }, deadline).result.then(r => { settled.push('late'); return r })
+  const results = await Promise.all(Array.from({ length: 5 }, (_, i) => call(action, { echo: i })))
+  results.forEach((r, i) => assert.equal(r.body.echo, i))
+  assert.deepEqual(settled, [], 'the others were answered while the two were still in flight')
+  for (const r of [await hung, await late]) {
+    assert.deepEqual(r, { error: { statusCode: 504, body: { error: 'the ims-action binary did not answer before the activation deadline' } } })
+  }
+  // The late reply (at 2 s) is dropped, not taken for a stray line: the child lives on.
+  const launcher = action.sharedLauncher()
+  const child = launcher.child
+  assert.deepEqual([...child.late].length, 2, 'both are remembered as answered')
+  for (let i = 0; i < 500 && child.late.size > 1; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  assert.equal(child.late.size, 1, 'the late reply arrived (the hung one never replies)')
+  assert.equal(launcher.child, child)
+  const next = await call(action, { echo: 'next' })
+  assert.equal(next.body.pid, first.body.pid, 'the same child')
 })
 
 test('a reply written just before the child exits is delivered; the next activation restarts it', async () => {

@@ -15,13 +15,21 @@
 //! operator set in the process environment. Callers cannot choose it.
 //!
 //! State has no atomic operation, so the single-flight claim is a last-writer-wins lock read back
-//! after a settle time (see [`StateStore::claim`]).
+//! after a settle time (see [`StateStore::claim`]). A claim that does not read back at all is a
+//! store that loses writes: a failure (the cool-off), not a claim of someone else's to wait on.
+//!
+//! Every answer is bounded as a whole: in time by the operation's slice of the budget (the HTTP
+//! client's timeout covers connecting, TLS, headers and body), in size by the HTTP client's
+//! body limit and then by [`MAX_SEALED`] (a larger value is not ours). 5xx answers are retried
+//! within the same time, as `aio-lib-state` does (three retries, exponential backoff).
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 
 use super::backend::{Backend, Call, ClaimOutcome, Poll, StoreError};
+use super::envelope::MAX_SEALED;
 use crate::error::{Error, Service};
 use crate::http::{Method, Request, Response};
 
@@ -32,6 +40,11 @@ pub const MAX_TTL_SECS: u64 = 31_536_000;
 /// The settle time of a claim: our own read and write's time, within these bounds.
 const MIN_SETTLE: Duration = Duration::from_millis(10);
 const MAX_SETTLE: Duration = Duration::from_millis(100);
+/// Tries of one request answered 5xx: `aio-lib-state` retries 5xx three times.
+const MAX_TRIES: u32 = 4;
+/// The first pause before retrying a 5xx, doubled each time: small, as the store's whole
+/// allowance is (180 ms); a retry that does not fit in what is left is not made.
+const RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 /// The State endpoint for `region`: `AIO_STATE_ENDPOINT` when set (`override_endpoint` stands in
 /// for it), else Adobe's public host, or the internal one inside Adobe I/O Runtime.
@@ -87,38 +100,61 @@ impl StateStore {
         let mut url = format!("{}/containers/{namespace}/data/{key}", self.base);
         let body = body.map(|(bytes, ttl)| {
             url.push_str(&format!("?ttl={}", ttl.clamp(1, MAX_TTL_SECS)));
-            ("application/octet-stream", bytes)
+            ("application/octet-stream".into(), bytes)
         });
         let auth = base64::engine::general_purpose::STANDARD.encode(api_key.expose());
         let request = Request {
             service: Service::AdobeState,
             method,
             url,
-            headers: vec![("authorization", format!("Basic {auth}"))],
+            headers: vec![("authorization".into(), format!("Basic {auth}"))],
             body,
-            // GET, PUT and DELETE of one key are idempotent.
-            retryable: true,
+            // GET, PUT and DELETE of one key are idempotent, but the loop below retries a 5xx
+            // itself within the store's allowance: the client's retries on top would multiply them.
+            retryable: false,
             what: match method {
                 Method::Get => "get",
                 Method::Put => "put",
                 Method::Delete => "delete",
                 Method::Post => "post",
+                Method::Patch => "patch",
             },
         };
-        let resp = call.http.send(&request, &call.budget).map_err(|e| match e {
-            Error::Timeout { .. } => StoreError::Unavailable("timed out"),
-            Error::BadUpstreamResponse { .. } => StoreError::Garbage("an unusable answer"),
-            _ => StoreError::Unavailable("could not connect"),
-        })?;
-        match resp.status {
-            200..=299 | 404 => Ok(resp),
-            401 | 403 => Err(StoreError::Refused(resp.status)),
-            413 => Err(StoreError::TooLarge),
-            429 => Err(StoreError::Throttled(resp.retry_after.as_deref().and_then(|v| {
-                crate::http::parse_retry_after(v, call.budget.clock().now_ms())
-            }))),
-            status => Err(StoreError::Status(status)),
+        let mut pause = RETRY_PAUSE;
+        for tried in 1.. {
+            let resp = call.http.send(&request, &call.budget).map_err(|e| match e {
+                Error::Timeout { .. } => StoreError::Unavailable("timed out"),
+                Error::BadUpstreamResponse { .. } => StoreError::Garbage("an unusable answer"),
+                _ => StoreError::Unavailable("could not connect"),
+            })?;
+            let fits = || {
+                call.budget
+                    .left()
+                    .is_none_or(|left| left > pause + super::MIN_STORE_ATTEMPT)
+            };
+            match resp.status {
+                200..=299 | 404 => return Ok(resp),
+                401 | 403 => return Err(StoreError::Refused(resp.status)),
+                413 => return Err(StoreError::TooLarge),
+                429 => {
+                    return Err(StoreError::Throttled(resp.retry_after.as_deref().and_then(|v| {
+                        crate::http::parse_retry_after(v, call.budget.clock().now_ms())
+                    })));
+                }
+                500..=599 if tried < MAX_TRIES && fits() => {
+                    log::debug!(
+                        "token store adobe-state {}: HTTP {}, retrying in {} ms",
+                        request.what,
+                        resp.status,
+                        pause.as_millis()
+                    );
+                    call.budget.clock().sleep(pause);
+                    pause *= 2;
+                }
+                status => return Err(StoreError::Status(status)),
+            }
         }
+        Err(StoreError::Unavailable("retries exhausted"))
     }
 }
 
@@ -127,6 +163,8 @@ impl Backend for StateStore {
         let resp = self.send(Method::Get, name, None, call)?;
         match resp.status {
             404 => Ok(None),
+            // Nothing we store is larger: what is, is not ours, whatever it holds.
+            200 if resp.body.len() > MAX_SEALED => Err(StoreError::Garbage("a value larger than any entry")),
             200 => Ok(Some(resp.body)),
             _ => Err(StoreError::Garbage("a success other than 200 to a read")),
         }
@@ -171,8 +209,14 @@ impl Backend for StateStore {
         ))
     }
 
+    /// Our claim still holds our value: ours; another claimer's: theirs. None at all, a moment
+    /// after State acknowledged our write (and long before its TTL): a store that does not keep
+    /// what it is given, which would have every cold activation wait for a fetch nobody makes.
     fn confirm(&self, lock: &str, owner: &str, call: &Call) -> Result<bool, StoreError> {
-        Ok(self.get(lock, call)?.as_deref() == Some(owner.as_bytes()))
+        match self.get(lock, call)? {
+            Some(holder) => Ok(holder == owner.as_bytes()),
+            None => Err(StoreError::Garbage("a write that does not read back")),
+        }
     }
 
     fn release(&self, lock: &str, owner: &str, call: &Call) -> Result<(), StoreError> {

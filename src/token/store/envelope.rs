@@ -10,7 +10,9 @@
 //! authentication and is treated as absent.
 //!
 //! Stored value: `v1.` + base64url(nonce ‖ ciphertext ‖ tag). Plain text inside: the token, its
-//! type, and when it was obtained and expires (JSON).
+//! type, and when it was obtained and expires (JSON), at most [`MAX_SEALED`] bytes sealed: a
+//! reader of the store never needs to read more than that.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 use base64::Engine;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -26,8 +28,9 @@ use crate::token::{AccessToken, CacheKey};
 const VERSION: &str = "v1";
 /// HKDF salt: fixed, so that every container derives the same keys from the same credential.
 const SALT: &[u8] = b"ims-action token store v1";
-/// Plain text larger than this is not ours (a token is a few KiB).
-const MAX_PLAINTEXT: usize = 64 * 1024;
+/// The largest stored value: an IMS access token is 1 to 3 KiB; this holds one of about 6 KiB.
+/// A larger token is not stored (memory still serves it), and a larger value read is not ours.
+pub const MAX_SEALED: usize = 8 * 1024;
 /// Prefix of every entry name (`^[a-zA-Z0-9-_.]{1,1024}$` allows it, in Redis and Adobe I/O State).
 const NAME_PREFIX: &str = "ims-action.v1.";
 
@@ -57,7 +60,8 @@ impl Envelope {
     }
 
     /// The stored value for `token`, or `None` when the OS has no randomness for a nonce (then
-    /// nothing is stored: a repeated nonce would break the cipher).
+    /// nothing is stored: a repeated nonce would break the cipher) or the token is too large
+    /// to store ([`MAX_SEALED`]).
     pub fn seal(&self, token: &AccessToken) -> Option<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).ok()?;
@@ -84,17 +88,17 @@ impl Envelope {
                 .encode(raw)
                 .as_bytes(),
         );
-        Some(out)
+        (out.len() <= MAX_SEALED).then_some(out)
     }
 
     /// The token in a stored value, if the value is one this credential sealed under this name.
     pub fn open(&self, stored: &[u8]) -> Result<AccessToken, OpenError> {
+        if stored.len() > MAX_SEALED {
+            return Err(OpenError::Format);
+        }
         let body = stored
             .strip_prefix(format!("{VERSION}.").as_bytes())
             .ok_or(OpenError::Format)?;
-        if body.len() > MAX_PLAINTEXT * 2 {
-            return Err(OpenError::Format);
-        }
         let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| OpenError::Format)?;
@@ -108,11 +112,15 @@ impl Envelope {
             .open_in_place(nonce, Aad::from(self.aad()), sealed)
             .map_err(|_| OpenError::Authentication)?;
         let v: Value = serde_json::from_slice(plain).map_err(|_| OpenError::Format)?;
+        let field = |name: &str| v.get(name).ok_or(OpenError::Format);
         let token = AccessToken {
-            token: Secret::new(v["access_token"].as_str().ok_or(OpenError::Format)?),
-            token_type: v["token_type"].as_str().ok_or(OpenError::Format)?.to_string(),
-            obtained_at_ms: v["obtained_at_ms"].as_u64().ok_or(OpenError::Format)?,
-            expires_at_ms: v["expires_at_ms"].as_u64().ok_or(OpenError::Format)?,
+            token: Secret::new(field("access_token")?.as_str().ok_or(OpenError::Format)?),
+            token_type: field("token_type")?
+                .as_str()
+                .ok_or(OpenError::Format)?
+                .to_string(),
+            obtained_at_ms: field("obtained_at_ms")?.as_u64().ok_or(OpenError::Format)?,
+            expires_at_ms: field("expires_at_ms")?.as_u64().ok_or(OpenError::Format)?,
         };
         if token.token.expose().is_empty() || token.expires_at_ms <= token.obtained_at_ms {
             return Err(OpenError::Format);
@@ -150,9 +158,11 @@ pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     if SystemRandom::new().fill(&mut bytes).is_err() {
         // No randomness: a clock-derived id still tells owners apart in practice.
-        let now = crate::time::Clock::system().now_ms();
-        bytes[..8].copy_from_slice(&now.to_le_bytes());
-        bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+        let now = crate::time::Clock::system().now_ms().to_le_bytes();
+        let pid = std::process::id().to_le_bytes();
+        for (slot, byte) in bytes.iter_mut().zip(now.iter().chain(pid.iter())) {
+            *slot = *byte;
+        }
     }
     hex(&bytes)
 }
@@ -163,6 +173,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing, reason = "tests")]
+
     use super::*;
 
     fn token() -> AccessToken {
@@ -222,6 +234,20 @@ mod tests {
         assert_eq!(e.open(b"v2.abc"), Err(OpenError::Format));
         assert_eq!(e.open(b""), Err(OpenError::Format));
         assert_eq!(e.open(b"v1.!!!"), Err(OpenError::Format));
+    }
+
+    #[test]
+    fn a_token_too_large_to_store_is_not_stored_and_a_large_value_not_read() {
+        let e = Envelope::new(&CacheKey([7; 32])).unwrap();
+        let mut big = token();
+        big.token = Secret::new("t".repeat(MAX_SEALED));
+        assert_eq!(e.seal(&big), None);
+        let mut jwt = token();
+        jwt.token = Secret::new("t".repeat(5_000));
+        assert!(e.seal(&jwt).is_some_and(|s| s.len() <= MAX_SEALED));
+        let mut long = b"v1.".to_vec();
+        long.resize(MAX_SEALED + 1, b'A');
+        assert_eq!(e.open(&long), Err(OpenError::Format));
     }
 
     #[test]

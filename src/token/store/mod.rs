@@ -22,7 +22,7 @@ pub mod resp;
 pub mod setting;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use backend::{Backend, Call, ClaimOutcome, StoreError};
@@ -98,26 +98,19 @@ struct Shared {
     /// `redis://host:port/db` or `adobe-state:<region>` (never a password).
     describe: String,
     needs_auth: bool,
-    down_until: Mutex<Option<Instant>>,
+    /// Until when (Unix ms on the activations' clock) the store is left alone; 0: in use.
+    /// An atomic, not a lock: nothing can leave it poisoned.
+    down_until_ms: AtomicU64,
     warned: AtomicBool,
 }
 
 impl Shared {
-    fn is_down(&self) -> bool {
-        match self.down_until.lock() {
-            Ok(mut until) => match *until {
-                Some(t) if Instant::now() < t => true,
-                Some(_) => {
-                    *until = None;
-                    false
-                }
-                None => false,
-            },
-            Err(_) => true,
-        }
+    /// Whether the store is cooling off at `now_ms` (the activation's clock).
+    fn is_down(&self, now_ms: u64) -> bool {
+        now_ms < self.down_until_ms.load(Ordering::Relaxed)
     }
 
-    fn failed(&self, e: &StoreError) {
+    fn failed(&self, e: &StoreError, now_ms: u64) {
         let pause = match e {
             StoreError::Throttled(after) => after
                 .unwrap_or(Duration::from_secs(1))
@@ -126,12 +119,12 @@ impl Shared {
             StoreError::TooLarge => Duration::ZERO,
             _ => COOL_OFF,
         };
-        if !pause.is_zero()
-            && let Ok(mut until) = self.down_until.lock()
-        {
-            *until = Some(Instant::now() + pause);
+        if !pause.is_zero() {
+            let until = now_ms.saturating_add(pause.as_millis() as u64);
+            self.down_until_ms.fetch_max(until, Ordering::Relaxed);
         }
         if !self.warned.swap(true, Ordering::Relaxed) {
+            // ops: store-cool-off
             log::warn!(
                 "token store {} {e}; going on without it (IMS directly) for {} s; \
                  further store failures are logged at debug",
@@ -220,6 +213,7 @@ impl SharedStores {
                 Some(auth) => Some(auth),
                 None => {
                     if !self.warned_auth.swap(true, Ordering::Relaxed) {
+                        // ops: store-no-api-key
                         log::warn!(
                             "IMS_ACTION_TOKEN_STORE is {}, but this activation has no namespace API key \
                              (annotate the action provide-api-key); using memory only",
@@ -242,11 +236,19 @@ impl SharedStores {
         })
     }
 
-    /// The store for `setting`, made on first use.
+    /// The store for `setting`, made on first use. The registry's lock is held only to look up
+    /// and to add, never while the setting is parsed or the store made; a poisoned lock is
+    /// recovered as is (it holds only whole entries).
     fn shared(&self, setting: &str) -> Option<Arc<Shared>> {
-        let mut stores = self.stores.lock().ok()?;
-        if let Some((_, shared)) = stores.iter().find(|(s, _)| s == setting) {
-            return Some(Arc::clone(shared));
+        let registry = || self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        let find = |stores: &[(String, Arc<Shared>)]| {
+            stores
+                .iter()
+                .find(|(s, _)| s == setting)
+                .map(|(_, shared)| Arc::clone(shared))
+        };
+        if let Some(shared) = find(&registry()) {
+            return Some(shared);
         }
         let made = setting::parse(setting).and_then(|parsed| self.make(parsed).map_err(str::to_string));
         let shared = match made {
@@ -254,11 +256,17 @@ impl SharedStores {
             Ok(None) => return None,
             Err(why) => {
                 if !self.warned_setting.swap(true, Ordering::Relaxed) {
+                    // ops: store-setting-unusable
                     log::warn!("IMS_ACTION_TOKEN_STORE is not usable ({why}); using memory only");
                 }
                 return None;
             }
         };
+        let mut stores = registry();
+        // Another activation may have made it meanwhile: one store per setting.
+        if let Some(shared) = find(&stores) {
+            return Some(shared);
+        }
         if stores.len() >= MAX_STORES {
             stores.remove(0);
         }
@@ -289,7 +297,7 @@ impl SharedStores {
             kind,
             describe,
             needs_auth,
-            down_until: Mutex::new(None),
+            down_until_ms: AtomicU64::new(0),
             warned: AtomicBool::new(false),
         }))
     }
@@ -341,7 +349,7 @@ impl Session<'_> {
         is_poll: bool,
         f: impl FnOnce(&dyn Backend, &Call) -> Result<T, StoreError>,
     ) -> Option<T> {
-        if self.shared.is_down() {
+        if self.shared.is_down(self.now_ms()) {
             return None;
         }
         let max = cap.map_or(self.allowance, |c| c.min(self.allowance));
@@ -367,7 +375,7 @@ impl Session<'_> {
             Err(e) => {
                 self.allowance = self.allowance.saturating_sub(took);
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
-                self.shared.failed(&e);
+                self.shared.failed(&e, self.now_ms());
                 None
             }
         }
@@ -422,7 +430,7 @@ impl Session<'_> {
             return;
         }
         let Some(sealed) = env.seal(token) else {
-            log::debug!("token store: no randomness for a nonce; not stored");
+            log::debug!("token store: not stored (no randomness for a nonce, or a token too large to store)");
             return;
         };
         let ttl = Duration::from_millis(ttl);

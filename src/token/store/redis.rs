@@ -15,6 +15,8 @@
 //! Errors are reduced to a kind: a Redis server's error text is never kept, since a server at a
 //! wrong address could echo the password it was sent.
 
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -23,134 +25,70 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use super::backend::{Backend, Call, ClaimOutcome, Poll, StoreError};
-use super::resp::{Reply, read_reply, write_command};
-use crate::secret::Secret;
+use super::resp::{Expect, Reply, read_reply, write_command};
+use super::setting::RedisUrl;
 
 /// Deletes KEYS[1] only while it holds ARGV[1].
 const COMPARE_AND_DELETE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// The most addresses of a host name tried in turn.
+const MAX_ADDRESSES: usize = 8;
+
 /// Used when the operation has no deadline (local CLI, tests): no step waits longer.
 const UNBOUNDED_FALLBACK: Duration = Duration::from_secs(2);
 
-/// A parsed `redis://[user:password@]host:port[/db]` or `rediss://…`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl {
-    /// TLS (`rediss://`).
-    pub tls: bool,
-    /// The host, without brackets for IPv6.
-    pub host: String,
-    /// The port (6379 when not given).
-    pub port: u16,
-    /// The database (0 when not given).
-    pub db: u32,
-    /// The ACL user, when given.
-    pub user: Option<String>,
-    /// The password, when given.
-    pub password: Option<Secret>,
+/// A TCP connection with a deadline: every read and write first checks it and gives the socket
+/// only the time left. A server that drips its reply a byte at a time costs no more than the
+/// operation's time: each read alone returns within the socket timeout, the whole would not.
+/// The TLS handshake runs over it too.
+struct Timed {
+    tcp: TcpStream,
+    end: Instant,
 }
 
-impl std::fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.display())
-    }
-}
-
-impl RedisUrl {
-    /// Parses a URL; the error never quotes it.
-    pub fn parse(url: &str) -> Result<RedisUrl, &'static str> {
-        const BAD: &str = "the Redis URL does not parse (redis://[user:password@]host:port[/db])";
-        let (tls, rest) = if let Some(rest) = strip_prefix_ci(url, "rediss://") {
-            (true, rest)
-        } else if let Some(rest) = strip_prefix_ci(url, "redis://") {
-            (false, rest)
-        } else {
-            return Err(BAD);
-        };
-        let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-        if path.contains(['?', '#']) {
-            return Err(BAD);
+impl Timed {
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "out of time"));
         }
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(|c| c.into_owned())
-                .map_err(|_| BAD)
-        };
-        let (user, password) = match userinfo {
-            None => (None, None),
-            Some(info) => {
-                let (user, password) = info.split_once(':').unwrap_or((info, ""));
-                let user = Some(decode(user)?).filter(|u| !u.is_empty());
-                let password = Some(decode(password)?).filter(|p| !p.is_empty());
-                (user, password.map(Secret::new))
-            }
-        };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or(BAD)?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
-        if host.is_empty()
-            || !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
-        {
-            return Err(BAD);
-        }
-        let port = match port {
-            None | Some("") => 6379,
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or(BAD)?,
-        };
-        let db = match path.trim_start_matches('/') {
-            "" => 0,
-            db => db.parse().map_err(|_| BAD)?,
-        };
-        Ok(RedisUrl {
-            tls,
-            host: host.to_ascii_lowercase(),
-            port,
-            db,
-            user,
-            password,
-        })
-    }
-
-    /// `redis://host:port/db`: what logs may show (never the user or password).
-    pub fn display(&self) -> String {
-        let scheme = if self.tls { "rediss" } else { "redis" };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("{scheme}://{host}:{}/{}", self.port, self.db)
+        Ok(left)
     }
 }
 
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)).then(|| &s[prefix.len()..])
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.tcp.set_read_timeout(Some(left))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.tcp.set_write_timeout(Some(left))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
 }
 
 /// A connection: plain TCP, or TLS over it.
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Plain(Timed),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Timed>>),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    /// The deadline of the operation that uses the connection now.
+    fn set_end(&mut self, end: Instant) {
         match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
+            Stream::Plain(s) => s.end = end,
+            Stream::Tls(s) => s.sock.end = end,
         }
     }
 }
@@ -180,6 +118,8 @@ impl Write for Stream {
     }
 }
 
+type Connection = BufReader<Stream>;
+
 /// Why one attempt failed.
 enum Failure {
     /// Out of time.
@@ -194,7 +134,10 @@ enum Failure {
 pub struct RedisStore {
     url: RedisUrl,
     tls: Option<Arc<rustls::ClientConfig>>,
-    connection: Mutex<Option<BufReader<Stream>>>,
+    /// The kept connection, when no operation is using it. An operation takes it out and puts
+    /// it back after a whole reply was read: the lock is never held across network I/O or the
+    /// parsing of what the server sent, so nothing a server sends can poison it.
+    kept: Mutex<Option<Connection>>,
 }
 
 impl RedisStore {
@@ -207,29 +150,61 @@ impl RedisStore {
         Ok(RedisStore {
             url: url.clone(),
             tls,
-            connection: Mutex::new(None),
+            kept: Mutex::new(None),
         })
     }
 
-    /// Sends `args` on the connection (opened if needed) and reads the reply, every step bounded
-    /// by the time left; drops the connection on any error. A kept connection that turns out
-    /// closed (the server's idle timeout, a restart: in actionloop mode the store is used once
-    /// per token lifetime) is replaced once, within the same time.
-    fn command(&self, call: &Call, args: &[&[u8]]) -> Result<Reply, StoreError> {
-        let mut slot = self
-            .connection
-            .lock()
-            .map_err(|_| StoreError::Unavailable("connection lock poisoned"))?;
-        let kept = slot.is_some();
-        let outcome = match self.attempt(&mut slot, call, args) {
-            Err(Failure::Io(_)) if kept => {
-                log::debug!("token store: the kept Redis connection is closed; reconnecting");
-                self.attempt(&mut slot, call, args)
+    /// The kept connection, if any. A poisoned lock (a panic elsewhere while it was held, which
+    /// taking and putting cannot cause) is recovered with no connection: the next one is new.
+    fn take_kept(&self) -> Option<Connection> {
+        match self.kept.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => {
+                *poisoned.into_inner() = None;
+                self.kept.clear_poison();
+                None
             }
-            other => other,
+        }
+    }
+
+    /// Keeps `connection` for the next operation, unless another one already was.
+    fn keep(&self, connection: Connection) {
+        let mut slot = self.kept.lock().unwrap_or_else(|poisoned| {
+            self.kept.clear_poison();
+            poisoned.into_inner()
+        });
+        if slot.is_none() {
+            *slot = Some(connection);
+        }
+    }
+
+    /// Sends `args` and reads a reply of the type `expect`, every step bounded by the time left.
+    fn command(&self, call: &Call, args: &[&[u8]], expect: Expect) -> Result<Reply, StoreError> {
+        self.command_resent(call, args, expect).map(|(reply, _)| reply)
+    }
+
+    /// [`Self::command`], and whether the command was sent twice. A kept connection that turns
+    /// out closed (the server's idle timeout, a restart: in actionloop mode the store is used
+    /// once per token lifetime) is replaced once, within the same time; the command may then
+    /// have reached the server on the broken connection too.
+    fn command_resent(
+        &self,
+        call: &Call,
+        args: &[&[u8]],
+        expect: Expect,
+    ) -> Result<(Reply, bool), StoreError> {
+        let end = Instant::now() + call.time_left(UNBOUNDED_FALLBACK);
+        let kept = self.take_kept();
+        let was_kept = kept.is_some();
+        let outcome = match self.attempt(kept, end, args, expect) {
+            Err(Failure::Io(_)) if was_kept => {
+                log::debug!("token store: the kept Redis connection is closed; reconnecting");
+                self.attempt(None, end, args, expect).map(|reply| (reply, true))
+            }
+            other => other.map(|reply| (reply, false)),
         };
         match outcome {
-            Ok(reply) => Ok(reply),
+            Ok(done) => Ok(done),
             Err(Failure::TimedOut) => Err(StoreError::Unavailable("timed out")),
             Err(Failure::Io(io::ErrorKind::ConnectionRefused)) => {
                 Err(StoreError::Unavailable("connection refused"))
@@ -242,61 +217,55 @@ impl RedisStore {
         }
     }
 
+    /// One try on `connection` (or a new one), by `end`. The connection is kept only after a
+    /// whole reply and nothing more was read; after any failure it is dropped.
     fn attempt(
         &self,
-        slot: &mut Option<BufReader<Stream>>,
-        call: &Call,
-        args: &[&[u8]],
-    ) -> Result<Reply, Failure> {
-        let end = Instant::now() + call.time_left(UNBOUNDED_FALLBACK);
-        let outcome = self.attempt_until(slot, end, args);
-        if outcome.is_err() {
-            *slot = None;
-        }
-        outcome
-    }
-
-    fn attempt_until(
-        &self,
-        slot: &mut Option<BufReader<Stream>>,
+        connection: Option<Connection>,
         end: Instant,
         args: &[&[u8]],
+        expect: Expect,
     ) -> Result<Reply, Failure> {
-        let connection = match slot {
+        let mut connection = match connection {
             Some(c) => c,
-            None => slot.insert(self.connect(end)?),
+            None => self.connect(end)?,
         };
-        set_timeouts(connection.get_ref().tcp(), end)?;
+        connection.get_mut().set_end(end);
         write_command(connection.get_mut(), args).map_err(io_failure)?;
-        match read_reply(connection).map_err(io_failure)? {
+        let reply = read_reply(&mut connection, expect).map_err(io_failure)?;
+        if connection.buffer().is_empty() {
+            self.keep(connection);
+        }
+        match reply {
             Reply::Error(kind) => Err(Failure::Store(server_error(&kind))),
             reply => Ok(reply),
         }
     }
 
-    /// Resolves, connects, shakes hands, authenticates and selects the database, by `end`.
-    fn connect(&self, end: Instant) -> Result<BufReader<Stream>, Failure> {
-        let addr = resolve(&self.url.host, self.url.port, left(end)?)?;
-        let tcp = TcpStream::connect_timeout(&addr, left(end)?).map_err(io_failure)?;
+    /// Resolves, connects (to each address in turn, as a careful client does), shakes hands,
+    /// authenticates and selects the database, by `end`.
+    fn connect(&self, end: Instant) -> Result<Connection, Failure> {
+        let addrs = resolve(&self.url.host, self.url.port, left(end)?)?;
+        let tcp = connect_any(&addrs, end)?;
         let _ = tcp.set_nodelay(true);
-        set_timeouts(&tcp, end)?;
+        let timed = Timed { tcp, end };
         let stream = match &self.tls {
-            None => Stream::Plain(tcp),
+            None => Stream::Plain(timed),
             Some(config) => {
                 let name = ServerName::try_from(self.url.host.clone())
                     .map_err(|_| Failure::Store(StoreError::Unavailable("a host name TLS cannot check")))?;
                 let mut tls = rustls::ClientConnection::new(Arc::clone(config), name)
                     .map_err(|_| Failure::Store(StoreError::Unavailable("TLS could not start")))?;
-                let mut tcp = tcp;
+                let mut timed = timed;
                 while tls.is_handshaking() {
-                    tls.complete_io(&mut tcp).map_err(|e| match e.kind() {
+                    tls.complete_io(&mut timed).map_err(|e| match e.kind() {
                         io::ErrorKind::InvalidData => {
                             Failure::Store(StoreError::Unavailable("the TLS handshake failed"))
                         }
-                        kind => Failure::Io(kind),
+                        _ => io_failure(e),
                     })?;
                 }
-                Stream::Tls(Box::new(rustls::StreamOwned::new(tls, tcp)))
+                Stream::Tls(Box::new(rustls::StreamOwned::new(tls, timed)))
             }
         };
         let mut connection = BufReader::new(stream);
@@ -306,49 +275,70 @@ impl RedisStore {
                 args.push(user.as_bytes());
             }
             args.push(password.expose().as_bytes());
-            self.setup(&mut connection, &args)?;
+            setup(&mut connection, &args)?;
         }
         if self.url.db != 0 {
             let db = self.url.db.to_string();
-            self.setup(&mut connection, &[b"SELECT", db.as_bytes()])?;
+            setup(&mut connection, &[b"SELECT", db.as_bytes()])?;
         }
         Ok(connection)
     }
+}
 
-    fn setup(&self, connection: &mut BufReader<Stream>, args: &[&[u8]]) -> Result<(), Failure> {
-        write_command(connection.get_mut(), args).map_err(io_failure)?;
-        match read_reply(connection).map_err(io_failure)? {
-            Reply::Status(s) if s == "OK" => Ok(()),
-            Reply::Error(kind) => Err(Failure::Store(server_error(&kind))),
-            _ => Err(Failure::Store(StoreError::Garbage(
-                "an unexpected reply to AUTH or SELECT",
-            ))),
+/// Connects to the first of `addrs` that answers by `end`, each given its share of the time
+/// left (a dead address must not use up what the next one needs).
+fn connect_any(addrs: &[SocketAddr], end: Instant) -> Result<TcpStream, Failure> {
+    let mut last = Failure::Store(StoreError::Unavailable("host not found"));
+    for (i, addr) in addrs.iter().enumerate() {
+        let remaining = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+        let share = left(end)? / remaining;
+        match TcpStream::connect_timeout(addr, share.max(Duration::from_millis(1))) {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => {
+                log::debug!(
+                    "token store: Redis address {} of {} did not connect",
+                    i + 1,
+                    addrs.len()
+                );
+                last = io_failure(e);
+            }
         }
+    }
+    Err(last)
+}
+
+/// `AUTH` or `SELECT`: `+OK` or a failure.
+fn setup(connection: &mut Connection, args: &[&[u8]]) -> Result<(), Failure> {
+    write_command(connection.get_mut(), args).map_err(io_failure)?;
+    match read_reply(connection, Expect::Status).map_err(io_failure)? {
+        Reply::Status(s) if s == b"OK" => Ok(()),
+        Reply::Error(kind) => Err(Failure::Store(server_error(&kind))),
+        _ => Err(Failure::Store(StoreError::Garbage(
+            "an unexpected reply to AUTH or SELECT",
+        ))),
     }
 }
 
 impl Backend for RedisStore {
     fn get(&self, name: &str, call: &Call) -> Result<Option<Vec<u8>>, StoreError> {
-        bytes_or_nil(self.command(call, &[b"GET", name.as_bytes()])?)
+        bytes_or_nil(self.command(call, &[b"GET", name.as_bytes()], Expect::Bulk)?)
     }
 
     fn put(&self, name: &str, value: &[u8], ttl: Duration, call: &Call) -> Result<(), StoreError> {
         let px = (ttl.as_millis().max(1) as u64).to_string();
-        expect_ok(self.command(call, &[b"SET", name.as_bytes(), value, b"PX", px.as_bytes()])?)
+        let args: [&[u8]; 5] = [b"SET", name.as_bytes(), value, b"PX", px.as_bytes()];
+        expect_ok(self.command(call, &args, Expect::Status)?)
     }
 
     fn delete_if(&self, name: &str, value: &[u8], call: &Call) -> Result<(), StoreError> {
-        let reply = self.command(
-            call,
-            &[
-                b"EVAL",
-                COMPARE_AND_DELETE.as_bytes(),
-                b"1",
-                name.as_bytes(),
-                value,
-            ],
-        )?;
-        expect_int(reply)
+        let args: [&[u8]; 5] = [
+            b"EVAL",
+            COMPARE_AND_DELETE.as_bytes(),
+            b"1",
+            name.as_bytes(),
+            value,
+        ];
+        expect_int(self.command(call, &args, Expect::Int)?)
     }
 
     fn claim(&self, lock: &str, owner: &str, ttl: Duration, call: &Call) -> Result<ClaimOutcome, StoreError> {
@@ -361,9 +351,18 @@ impl Backend for RedisStore {
             b"PX",
             px.as_bytes(),
         ];
-        match self.command(call, &args)? {
-            Reply::Status(s) if s == "OK" => Ok(ClaimOutcome::Won),
-            Reply::Bulk(None) => Ok(ClaimOutcome::Lost),
+        match self.command_resent(call, &args, Expect::StatusOrNil)? {
+            (Reply::Status(s), _) if s == b"OK" => Ok(ClaimOutcome::Won),
+            // Sent twice: the first may have set the lock before the connection broke, and the
+            // second then found it taken, by us. Ours if it holds our owner id.
+            (Reply::Bulk(None), true) => {
+                let holder = bytes_or_nil(self.command(call, &[b"GET", lock.as_bytes()], Expect::Bulk)?)?;
+                match holder.as_deref() == Some(owner.as_bytes()) {
+                    true => Ok(ClaimOutcome::Won),
+                    false => Ok(ClaimOutcome::Lost),
+                }
+            }
+            (Reply::Bulk(None), false) => Ok(ClaimOutcome::Lost),
             _ => Err(StoreError::Garbage("an unexpected reply to SET NX")),
         }
     }
@@ -373,18 +372,21 @@ impl Backend for RedisStore {
     }
 
     fn poll(&self, name: &str, lock: &str, call: &Call) -> Result<Poll, StoreError> {
-        let reply = self.command(call, &[b"MGET", name.as_bytes(), lock.as_bytes()])?;
-        let Reply::Array(Some(mut items)) = reply else {
+        let reply = self.command(
+            call,
+            &[b"MGET", name.as_bytes(), lock.as_bytes()],
+            Expect::Array(2),
+        )?;
+        let Reply::Array(items) = reply else {
             return Err(StoreError::Garbage("an unexpected reply to MGET"));
         };
-        if items.len() != 2 {
+        let mut items = items.into_iter();
+        let (Some(entry), Some(holder), None) = (items.next(), items.next(), items.next()) else {
             return Err(StoreError::Garbage("an unexpected reply to MGET"));
-        }
-        let locked = !matches!(items.pop(), Some(Reply::Bulk(None)));
-        let entry = bytes_or_nil(items.pop().unwrap_or(Reply::Bulk(None)))?;
+        };
         Ok(Poll {
             entry,
-            locked: Some(locked),
+            locked: Some(holder.is_some()),
         })
     }
 }
@@ -398,7 +400,7 @@ fn bytes_or_nil(reply: Reply) -> Result<Option<Vec<u8>>, StoreError> {
 
 fn expect_ok(reply: Reply) -> Result<(), StoreError> {
     match reply {
-        Reply::Status(s) if s == "OK" => Ok(()),
+        Reply::Status(s) if s == b"OK" => Ok(()),
         _ => Err(StoreError::Garbage("an unexpected reply to SET")),
     }
 }
@@ -435,34 +437,28 @@ fn left(end: Instant) -> Result<Duration, Failure> {
     Ok(left)
 }
 
-fn set_timeouts(tcp: &TcpStream, end: Instant) -> Result<(), Failure> {
-    let left = left(end)?;
-    tcp.set_read_timeout(Some(left))
-        .and_then(|()| tcp.set_write_timeout(Some(left)))
-        .map_err(io_failure)
-}
-
 /// Looks `host` up on a thread of its own, waiting at most `timeout`: the system resolver has no
 /// timeout, and a hanging DNS server must not hold the activation. An IP needs no lookup.
-fn resolve(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, Failure> {
+/// Every address found is returned (at most [`MAX_ADDRESSES`]), in the resolver's order.
+fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, Failure> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let host = host.to_string();
     std::thread::Builder::new()
         .name("redis-dns".into())
         .spawn(move || {
-            let found = (host.as_str(), port)
+            let found: Vec<SocketAddr> = (host.as_str(), port)
                 .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next());
+                .map(|addrs| addrs.take(MAX_ADDRESSES).collect())
+                .unwrap_or_default();
             let _ = tx.send(found);
         })
         .map_err(|_| Failure::Io(io::ErrorKind::Other))?;
     match rx.recv_timeout(timeout) {
-        Ok(Some(addr)) => Ok(addr),
-        Ok(None) => Err(Failure::Store(StoreError::Unavailable("host not found"))),
+        Ok(addrs) if !addrs.is_empty() => Ok(addrs),
+        Ok(_) => Err(Failure::Store(StoreError::Unavailable("host not found"))),
         Err(_) => Err(Failure::TimedOut),
     }
 }
@@ -497,35 +493,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_parse_and_show_no_secret() {
-        let u = RedisUrl::parse("rediss://user:p%40ss-word@Cache.Internal:6380/2").unwrap();
-        assert!(u.tls);
-        assert_eq!((u.host.as_str(), u.port, u.db), ("cache.internal", 6380, 2));
-        assert_eq!(u.user.as_deref(), Some("user"));
-        assert_eq!(u.password.as_ref().map(Secret::expose), Some("p@ss-word"));
-        assert_eq!(u.display(), "rediss://cache.internal:6380/2");
-        assert_eq!(format!("{u:?}"), "rediss://cache.internal:6380/2");
-        let plain = RedisUrl::parse("redis://127.0.0.1").unwrap();
-        assert_eq!((plain.port, plain.db, plain.password.is_none()), (6379, 0, true));
-        assert_eq!(
-            RedisUrl::parse("redis://:pw@[::1]:7000/0").unwrap().display(),
-            "redis://[::1]:7000/0"
-        );
-        for bad in [
-            "http://x",
-            "redis://",
-            "redis://host:0",
-            "redis://host:99999",
-            "redis://host/x",
-            "redis://host?x=1",
-            "redis://ho st",
-            "redis://user:p8e-hunter2@/x",
-        ] {
-            assert!(RedisUrl::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn replies_are_checked_not_trusted() {
         assert_eq!(bytes_or_nil(Reply::Bulk(None)), Ok(None));
         assert_eq!(
@@ -533,11 +500,26 @@ mod tests {
             Ok(Some(b"v".to_vec()))
         );
         assert!(bytes_or_nil(Reply::Int(1)).is_err());
-        assert!(expect_ok(Reply::Status("OK".into())).is_ok());
+        assert!(expect_ok(Reply::Status(b"OK".to_vec())).is_ok());
         assert!(expect_ok(Reply::Bulk(None)).is_err());
         assert_eq!(server_error("WRONGPASS"), StoreError::Refused(401));
         assert_eq!(server_error("NOPERM"), StoreError::Refused(403));
         assert_eq!(server_error("ERR"), StoreError::Garbage("an error reply"));
+    }
+
+    #[test]
+    fn a_poisoned_connection_lock_is_recovered_with_no_connection() {
+        let store = RedisStore::new(&RedisUrl::parse("redis://127.0.0.1:9").unwrap()).unwrap();
+        std::thread::scope(|s| {
+            let poisoner = s.spawn(|| {
+                let _held = store.kept.lock();
+                panic!("a panic while the lock is held");
+            });
+            assert!(poisoner.join().is_err());
+        });
+        assert!(store.kept.is_poisoned());
+        assert!(store.take_kept().is_none());
+        assert!(!store.kept.is_poisoned());
     }
 
     #[test]

@@ -103,7 +103,7 @@ test('a missing final, concurrency or include is caught', () => {
   const root = copyRoot({
     'ext.config.yaml': t => t
       .replace('            final: true\n', '') // the first: aem-quota's
-      .replace('            concurrency: 10\n', '')
+      .replace('            concurrency: 200\n', '')
       .replace('            - ["actions/ims-action/bin/*", "bin/"]\n', '            - ["actions/ims-action/bin/exec", "bin/"]\n') // no seal
   })
   const { status, output } = validate(root)
