@@ -39,7 +39,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use zeroize::Zeroize;
 
@@ -154,8 +153,8 @@ struct Form {
 }
 
 /// How much of each form is computed when a value is registered: more than any prefix rule
-/// asks for, so that a start that matches less than this is decided on the head alone.
-const HEAD_LEN: usize = 48;
+/// asks for (16), so that a start that matches less than this is decided on the head alone.
+const HEAD_LEN: usize = 32;
 
 impl SecretSet {
     fn insert(&mut self, value: &str) {
@@ -228,10 +227,7 @@ impl SecretSet {
             if same == form.head.len() {
                 let full = form.full.get_or_init(|| {
                     let value = self.values.get(form.value).map_or("", String::as_str);
-                    let mut encoded = encoding(form.kind, value).unwrap_or_default();
-                    let folded = fold(&encoded).as_bytes().to_vec();
-                    encoded.zeroize();
-                    folded
+                    fold_owned(encoding(form.kind, value).unwrap_or_default()).into_bytes()
                 });
                 same = common_prefix(rest, full);
             }
@@ -393,6 +389,16 @@ fn fold(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(String::from_utf8_lossy(&folded).into_owned())
 }
 
+/// [`fold`], reusing `text` when it has no line break.
+fn fold_owned(mut text: String) -> String {
+    let folded = match fold(&text) {
+        std::borrow::Cow::Borrowed(_) => return text,
+        std::borrow::Cow::Owned(folded) => folded,
+    };
+    text.zeroize();
+    folded
+}
+
 /// [`fold`] as bytes, with where the removed runs were: `(i, n)` means that `n` bytes in all
 /// were removed before the folded text's byte `i`.
 fn fold_with_shifts(text: &str) -> (std::borrow::Cow<'_, [u8]>, Vec<(usize, usize)>) {
@@ -551,23 +557,21 @@ fn encoding(kind: usize, secret: &str) -> Option<String> {
                 .to_string()
         }),
         2..=28 => {
-            let once = match (kind - 2) / 3 {
-                0 => lower_hex_escapes(&utf8_percent_encode(secret, UNRESERVED).to_string()),
-                1 => utf8_percent_encode(secret, UNRESERVED).to_string(),
-                2 => utf8_percent_encode(secret, URI_COMPONENT).to_string(),
-                3 => utf8_percent_encode(secret, PATH).to_string(),
-                4 => form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-                5 => lower_hex_escapes(&utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string()),
-                6 => utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
-                7 => every_byte_escaped(secret.as_bytes()).to_ascii_lowercase(),
-                _ => every_byte_escaped(secret.as_bytes()),
+            let (keep, upper) = match (kind - 2) / 3 {
+                0 => (Keep::Unreserved, false),
+                1 => (Keep::Unreserved, true),
+                2 => (Keep::UriComponent, true),
+                3 => (Keep::Path, true),
+                4 => (Keep::Form, true),
+                5 => (Keep::Alphanumeric, false),
+                6 => (Keep::Alphanumeric, true),
+                7 => (Keep::Nothing, false),
+                _ => (Keep::Nothing, true),
             };
+            let once = escape(secret.as_bytes(), keep, upper);
             match (kind - 2) % 3 {
                 0 => Some(once),
-                1 => Some(utf8_percent_encode(&once, UNRESERVED).to_string()),
-                _ => Some(lower_hex_escapes(
-                    &utf8_percent_encode(&once, UNRESERVED).to_string(),
-                )),
+                twice => Some(escape(once.as_bytes(), Keep::Unreserved, twice == 1)),
             }
         }
         29 => Some(crate::hex::upper(secret.as_bytes())),
@@ -587,28 +591,27 @@ fn encoding(kind: usize, secret: &str) -> Option<String> {
 /// The start of form `kind` of `value`, folded: at most [`HEAD_LEN`] bytes, and whether that
 /// is the whole form. Computed from a prefix of the value long enough to give that many bytes.
 fn head_of(kind: usize, value: &str) -> Option<(Vec<u8>, bool)> {
-    let mut take = 64;
+    let mut take = HEAD_LEN + 8;
     loop {
         let whole = take >= value.len();
         let mut end = take.min(value.len());
         while !value.is_char_boundary(end) {
             end -= 1;
         }
-        let mut encoded = encoding(kind, value.get(..end)?)?;
-        let mut folded = fold(&encoded).into_owned().into_bytes();
-        encoded.zeroize();
+        let mut head = fold_owned(encoding(kind, value.get(..end)?)?).into_bytes();
+        if whole {
+            return Some((head, true));
+        }
         // A few bytes to spare: the last ones of a prefix's form may differ from the value's
         // (base64 of a cut, a line-break escape cut in two).
-        if whole || folded.len() >= HEAD_LEN + 4 {
-            let head = if whole {
-                folded.clone()
-            } else {
-                folded.get(..HEAD_LEN)?.to_vec()
-            };
-            folded.zeroize();
-            return Some((head, whole));
+        if head.len() >= HEAD_LEN + 4 {
+            if let Some(rest) = head.get_mut(HEAD_LEN..) {
+                rest.zeroize();
+            }
+            head.truncate(HEAD_LEN);
+            return Some((head, false));
         }
-        folded.zeroize();
+        head.zeroize();
         take *= 2;
     }
 }
@@ -638,46 +641,55 @@ fn base64_at(engine: &base64::engine::GeneralPurpose, bytes: &[u8], offset: usiz
     form
 }
 
-/// RFC 3986's unreserved characters stay; everything else is escaped.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-/// What a path encoder (Python's `quote`) leaves alone: the unreserved characters and '/'.
-const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
-/// What JavaScript's `encodeURIComponent` leaves alone.
-const URI_COMPONENT: &AsciiSet = &UNRESERVED
-    .remove(b'!')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'*');
-
-/// Every byte escaped (`%41%42…`): what some encoders do to a value they do not look into.
-fn every_byte_escaped(bytes: &[u8]) -> String {
-    let hex = crate::hex::upper(bytes);
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for pair in hex.as_bytes().chunks(2) {
-        out.push('%');
-        out.push_str(std::str::from_utf8(pair).unwrap_or(""));
-    }
-    out
+/// What a percent-encoder leaves as it is.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// RFC 3986's unreserved characters.
+    Unreserved,
+    /// What JavaScript's `encodeURIComponent` leaves alone.
+    UriComponent,
+    /// A path encoder's (Python's `quote`): the unreserved characters and '/'.
+    Path,
+    /// A form body's (`application/x-www-form-urlencoded`): '+' for a space.
+    Form,
+    /// Letters and digits only.
+    Alphanumeric,
+    /// Nothing: every byte escaped, as some encoders do to a value they do not look into.
+    Nothing,
 }
 
-/// `%2F` → `%2f`: some encoders write lower-case hex.
-fn lower_hex_escapes(encoded: &str) -> String {
-    let mut out = String::with_capacity(encoded.len());
-    let mut escape = 0;
-    for c in encoded.chars() {
-        if c == '%' {
-            escape = 2;
-            out.push(c);
-        } else if escape > 0 {
-            escape -= 1;
-            out.push(c.to_ascii_lowercase());
+impl Keep {
+    fn keeps(self, b: u8) -> bool {
+        let also: &[u8] = match self {
+            Keep::Unreserved => b"-._~",
+            Keep::UriComponent => b"-._~!'()*",
+            Keep::Path => b"-._~/",
+            Keep::Form => b"*-._",
+            Keep::Alphanumeric => b"",
+            Keep::Nothing => return false,
+        };
+        b.is_ascii_alphanumeric() || also.contains(&b)
+    }
+}
+
+/// `bytes` percent-encoded, keeping what `keep` keeps, in upper- or lower-case hex.
+fn escape(bytes: &[u8], keep: Keep, upper: bool) -> String {
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let hex = |nibble: u8| char::from(digits.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0'));
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        if keep.keeps(b) {
+            out.push(char::from(b));
+        } else if b == b' ' && matches!(keep, Keep::Form) {
+            out.push('+');
         } else {
-            out.push(c);
+            out.push('%');
+            out.push(hex(b >> 4));
+            out.push(hex(b));
         }
     }
     out
@@ -687,7 +699,73 @@ fn lower_hex_escapes(encoded: &str) -> String {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
     use serde_json::json;
+
+    // The percent-encoding crate and form_urlencoded as the oracle for our own encoders.
+    /// RFC 3986's unreserved characters stay; everything else is escaped.
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    /// What a path encoder (Python's `quote`) leaves alone: the unreserved characters and '/'.
+    const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+    /// What JavaScript's `encodeURIComponent` leaves alone.
+    const URI_COMPONENT: &AsciiSet = &UNRESERVED
+        .remove(b'!')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')')
+        .remove(b'*');
+
+    /// `%2F` → `%2f`: some encoders write lower-case hex.
+    fn lower_hex_escapes(encoded: &str) -> String {
+        let mut out = String::with_capacity(encoded.len());
+        let mut escape = 0;
+        for c in encoded.chars() {
+            if c == '%' {
+                escape = 2;
+                out.push(c);
+            } else if escape > 0 {
+                escape -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn our_percent_encoders_agree_with_the_crates() {
+        let every: String = (1u8..128).map(char::from).chain("é€😀".chars()).collect();
+        assert_eq!(
+            escape(every.as_bytes(), Keep::Unreserved, true),
+            utf8_percent_encode(&every, UNRESERVED).to_string()
+        );
+        assert_eq!(
+            escape(every.as_bytes(), Keep::Unreserved, false),
+            lower_hex_escapes(&utf8_percent_encode(&every, UNRESERVED).to_string())
+        );
+        assert_eq!(
+            escape(every.as_bytes(), Keep::UriComponent, true),
+            utf8_percent_encode(&every, URI_COMPONENT).to_string()
+        );
+        assert_eq!(
+            escape(every.as_bytes(), Keep::Path, true),
+            utf8_percent_encode(&every, PATH).to_string()
+        );
+        assert_eq!(
+            escape(every.as_bytes(), Keep::Alphanumeric, true),
+            utf8_percent_encode(&every, NON_ALPHANUMERIC).to_string()
+        );
+        assert_eq!(
+            escape(every.as_bytes(), Keep::Form, true),
+            form_urlencoded::byte_serialize(every.as_bytes()).collect::<String>()
+        );
+        assert_eq!(escape(b"Az", Keep::Nothing, false), "%41%7a");
+    }
 
     const SECRET: &str = "p8e-Ab+c/d=e f\"g";
 
