@@ -31,9 +31,14 @@ pub const MAX_DOTENV_BYTES: u64 = 1024 * 1024;
 /// error. Bytes that are not UTF-8 become U+FFFD, as Node's `readFileSync(file, 'utf-8')` makes
 /// them.
 pub fn read(path: &Path) -> std::io::Result<HashMap<String, String>> {
+    // Checked before opening: opening a FIFO waits for a writer.
+    let not_a_file = || std::io::Error::other("not a regular file");
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_a_file());
+    }
     let file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+        return Err(not_a_file());
     }
     let mut bytes = Vec::new();
     file.take(MAX_DOTENV_BYTES + 1).read_to_end(&mut bytes)?;
