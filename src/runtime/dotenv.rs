@@ -330,6 +330,7 @@ fn strip_quotes(v: &[char]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
