@@ -17,7 +17,7 @@ targets=("${1:-all}")
 seconds="${2:-600}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 if [ "${targets[0]}" = all ]; then
-    targets=(fuzz_main fuzz_actionloop fuzz_resp)
+    targets=(fuzz_main fuzz_actionloop fuzz_resp fuzz_dotenv)
 fi
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked

@@ -56,6 +56,18 @@ pub enum Error {
         /// What is wrong with it, for a human.
         reason: String,
     },
+    /// The params differ from the deployment's seal (`action::seal`): every input added, changed
+    /// or missing, named for the operator. A web caller's answer names none (`for_web_caller`).
+    SealMismatch {
+        /// Inputs present but not sealed.
+        added: Vec<String>,
+        /// Inputs present with another value than the sealed one.
+        changed: Vec<String>,
+        /// Inputs sealed but absent.
+        missing: Vec<String>,
+        /// The answer a web caller gets: the same whatever was wrong, no name in it.
+        for_web_caller: bool,
+    },
     /// The caller is not allowed to use this action.
     Forbidden(String),
     /// IMS refused to issue a token (its `error` / `error_description`).
@@ -121,7 +133,7 @@ impl Error {
     /// The HTTP status the caller gets for this error.
     pub fn status_code(&self) -> u16 {
         match self {
-            Error::MissingInputs { .. } | Error::InvalidInput { .. } => 400,
+            Error::MissingInputs { .. } | Error::InvalidInput { .. } | Error::SealMismatch { .. } => 400,
             Error::Forbidden(_) => 403,
             Error::ImsRefused { .. } => 502,
             // The API's own 4xx goes back as is (401, 403, 404, 429...); its 5xx is a bad gateway.
@@ -153,6 +165,35 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::InvalidInput { name, reason } => write!(f, "invalid parameter '{name}': {reason}"),
+            Error::SealMismatch {
+                for_web_caller: true, ..
+            } => f.write_str(
+                "this request's parameters differ from the deployment's sealed configuration: \
+                 callers may not set or change its inputs (the activation log names them for the \
+                 operator)",
+            ),
+            Error::SealMismatch {
+                added,
+                changed,
+                missing,
+                ..
+            } => {
+                f.write_str("the deployment's parameters differ from what was sealed at build time:")?;
+                let mut sep = " ";
+                for (what, names) in [("added", added), ("changed", changed), ("missing", missing)] {
+                    if !names.is_empty() {
+                        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+                        write!(f, "{sep}{what} {}", quoted.join(", "))?;
+                        sep = "; ";
+                    }
+                }
+                f.write_str(
+                    ". On a non-web call no caller can add an input: the deployment was changed \
+                     after its build (an action update, or aio app deploy --no-build after a .env \
+                     edit). Rebuild and redeploy: `make package` then `scripts/deploy-wsk.sh`, or \
+                     `aio app deploy` (never --no-build).",
+                )
+            }
             Error::Forbidden(why) => write!(f, "forbidden: {why}"),
             Error::ImsRefused {
                 status,

@@ -459,3 +459,78 @@ fn option_problems_are_usage_errors() {
     }
     assert_eq!(w.emu.request_count("/"), 0);
 }
+
+// ---- the .env file, read as aio reads it ---------------------------------------------------
+
+/// `inputs` (and so `seal` and `invoke --env`, which read the same way) sees what aio's dotenv
+/// 16.3.1 sees: a comment right after a value, escaped quotes kept, `KEY: value`, backticks,
+/// and bytes that are not UTF-8 (replaced, not refused).
+#[test]
+fn inputs_read_the_env_file_as_aio_does() {
+    let dir = temp_path("dotenv-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("ext.config.yaml");
+    std::fs::write(
+        &config,
+        "runtimeManifest:\n  packages:\n    p:\n      actions:\n        a:\n          inputs:\n            A: $A\n            B: $B\n            C: $C\n            D: $D\n            E: $E\n",
+    )
+    .unwrap();
+    let env = dir.join(".env");
+    std::fs::write(
+        &env,
+        b"A=abc#def\nB=\"say \\\"hi\\\"\"\nC: colon\nD=`tick`\nE=caf\xe9\n".as_slice(),
+    )
+    .unwrap();
+    let out = run_bin(
+        &[
+            "inputs",
+            "--config",
+            config.to_str().unwrap(),
+            "--action",
+            "a",
+            "--env",
+            env.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        one_json_line(&out),
+        json!({"A": "abc", "B": "say \\\"hi\\\"", "C": "colon", "D": "tick", "E": "caf\u{FFFD}"})
+    );
+}
+
+/// A `--env` path that is a FIFO is refused at once (opening it would wait for a writer).
+#[test]
+fn an_env_file_that_is_not_a_regular_file_is_refused_unread() {
+    let dir = temp_path("dotenv-fifo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join(".env");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo_s = fifo.to_string_lossy().into_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(run_bin(
+            &["seal", "--config", "/nonexistent.yaml", "--env", &fifo_s],
+            &[],
+            None,
+        ));
+    });
+    let out = rx.recv_timeout(std::time::Duration::from_secs(20));
+    if out.is_err() {
+        // Unblock the binary that waits on the FIFO, so nothing is left behind.
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.expect("the binary waited on the FIFO");
+    let err = usage_error(&out);
+    assert!(err.contains("not a regular file"), "{err}");
+}

@@ -220,8 +220,9 @@ fn allowed_orgs_keep_other_callers_out_before_any_request() {
         );
         p["ALLOWED_IMS_ORGS"] = changed;
         let r = a.handle(p, &activation());
-        assert_eq!(status(&r), 400, "{why}: {r}");
-        assert!(message(&r).contains("'ALLOWED_IMS_ORGS'"), "{why}: {r}");
+        // The list is unknown once it differs from the sealed one: nobody gets in, and the
+        // refusal comes before any answer about the configuration.
+        assert_eq!(status(&r), 403, "{why}: {r}");
     }
     assert_eq!(w.emu.request_count("/ims"), 1);
 }
@@ -265,7 +266,8 @@ fn a_raw_body_cannot_override_bound_params() {
         );
     }
     assert_eq!(w.emu.request_count("/content"), 0);
-    // Top-level (a non-raw web action merges query and body into params): refused, by name.
+    // Top-level (a non-raw web action merges query and body into params): refused, with the
+    // same answer whatever the input (the log names it for the operator).
     for (name, value) in [
         ("IMS_BASE_URL", json!(trap.url())),
         ("AEM_DATA_SERVICE_BASE_URL", json!(trap.url())),
@@ -279,7 +281,7 @@ fn a_raw_body_cannot_override_bound_params() {
         p[name] = value;
         let r = a.handle(p, &activation());
         assert_eq!(status(&r), 400, "{name}: {r}");
-        assert!(message(&r).contains(&format!("'{name}'")), "{name}: {r}");
+        assert_eq!(message(&r), WEB_SEAL_ANSWER, "{name}: {r}");
     }
     assert!(trap.seen().is_empty(), "{:?}", trap.seen());
 }
@@ -290,7 +292,8 @@ fn an_unsealed_deployment_refuses_web_calls_but_serves_its_owner() {
     let a = w.action();
     let r = a.handle(web(w.oauth(), "get", None, json!({})), &activation());
     assert_eq!(status(&r), 500, "{r}");
-    assert!(message(&r).contains("no sealed configuration"), "{r}");
+    // The why (no seal next to the binary) is the operator's, in the log.
+    assert!(message(&r).contains("misconfigured"), "{r}");
     for only in ["__ow_body", "__ow_query", "__ow_headers", "__ow_path"] {
         let p = with(w.oauth(), json!({ only: "" }));
         assert_eq!(status(&a.handle(p, &activation())), 500, "{only}");
@@ -309,6 +312,7 @@ fn a_raw_body_cannot_supply_credentials() {
     let r = call_web(&w, &bound, "post", None, json!({"__ow_body": body}));
     assert_eq!(status(&r), 400, "{r}");
     assert!(message(&r).contains("OAUTHS2S_CLIENT_SECRET"), "{r}");
+    assert!(message(&r).starts_with("missing parameter"), "{r}");
     assert_eq!(w.emu.request_count("/"), 0);
 }
 
@@ -481,4 +485,178 @@ fn allowed_orgs_from_the_environment_cannot_be_widened_by_params() {
     let r = last_line(&run_oneshot(&web(w.oauth(), "get", Some(&org), json!({})), &env));
     let _ = std::fs::remove_dir_all(&tmp);
     assert_eq!(status(&r), 200, "{r}");
+}
+
+/// What a web caller is told of any seal mismatch: the same words whatever the inputs.
+const WEB_SEAL_ANSWER: &str = "this request's parameters differ from the deployment's sealed configuration: \
+     callers may not set or change its inputs (the activation log names them for the operator)";
+
+/// The operator's answer (a non-web call, and the log of a web one): one 400 naming every input
+/// added, changed or missing, and the fix.
+#[test]
+fn the_seal_names_every_added_changed_and_missing_input_with_the_fix() {
+    let w = World::new();
+    let bound = with(w.oauth(), json!({"OPERATION": "aem-quota"}));
+    let a = w.sealed_action(&bound);
+    // As `aio rt action update --param LOG_LEVEL debug` and a `wsk action update -p` that
+    // replaced the list (dropping IMS_ORG_ID) and changed OPERATION leave it.
+    let mut deployed = without(bound.clone(), &["IMS_ORG_ID"]);
+    deployed["LOG_LEVEL"] = json!("debug");
+    deployed["HTTP_TIMEOUT_MS"] = json!(5000);
+    deployed["OPERATION"] = json!("aem-get");
+    let r = a.handle(deployed.clone(), &activation());
+    assert_eq!(status(&r), 400, "{r}");
+    assert_eq!(
+        message(&r),
+        "the deployment's parameters differ from what was sealed at build time: added \
+         'HTTP_TIMEOUT_MS', 'LOG_LEVEL'; changed 'OPERATION'; missing 'IMS_ORG_ID'. On a non-web \
+         call no caller can add an input: the deployment was changed after its build (an action \
+         update, or aio app deploy --no-build after a .env edit). Rebuild and redeploy: `make \
+         package` then `scripts/deploy-wsk.sh`, or `aio app deploy` (never --no-build)."
+    );
+    // One kind alone reads the same way.
+    let r = a.handle(with(bound.clone(), json!({"LOG_LEVEL": "debug"})), &activation());
+    assert!(
+        message(&r).starts_with(
+            "the deployment's parameters differ from what was sealed at build time: added 'LOG_LEVEL'. "
+        ),
+        "{r}"
+    );
+    assert_eq!(w.emu.request_count("/"), 0);
+
+    // A web call of the same deployment: the caller is told nothing of the names; the log is.
+    let tmp = temp_path("tmpdir");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let seal = w.seal_file(&bound);
+    let out = run_oneshot(
+        &web(deployed, "get", None, json!({})),
+        &[
+            ("IMS_ACTION_SEAL", seal.to_string_lossy().into_owned()),
+            ("__OW_ACTION_NAME", ACTION_NAME.into()),
+            ("TMPDIR", tmp.to_string_lossy().into_owned()),
+            ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+    let r = last_line(&out);
+    assert_eq!(status(&r), 400, "{r}");
+    assert_eq!(message(&r), WEB_SEAL_ANSWER);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("added 'HTTP_TIMEOUT_MS', 'LOG_LEVEL'; changed 'OPERATION'; missing 'IMS_ORG_ID'"),
+        "{log}"
+    );
+    assert_eq!(w.emu.request_count("/"), 0);
+}
+
+/// Where the platform merges a caller's params over the bound ones, a web caller guessing a
+/// bound input's value wrongly is answered exactly as one adding an input that is not bound:
+/// the answer does not tell which inputs a deployment binds (a right guess is, to the action,
+/// the bound value itself: see docs/deploying-changes.md).
+#[test]
+fn a_web_caller_cannot_tell_a_wrong_guess_from_an_unbound_input() {
+    let w = World::new();
+    let org = w.env["IMS_ORG_ID"].clone();
+    let bound = with(
+        w.oauth(),
+        json!({"IMS_ACTION_TOKEN_STORE": "redis://:weak-password@127.0.0.1:1/0"}),
+    );
+    let a = w.sealed_action(&bound);
+    let mut answers = Vec::new();
+    for (name, guess) in [
+        ("IMS_ACTION_TOKEN_STORE", "redis://:guess@127.0.0.1:1/0"),
+        ("LOG_LEVEL", "debug"),
+        ("JWT_CLIENT_SECRET", "guess"),
+    ] {
+        let mut p = web(bound.clone(), "get", Some(&org), json!({}));
+        p[name] = json!(guess);
+        let r = a.handle(p, &activation());
+        answers.push(r.to_string());
+    }
+    assert!(answers.iter().all(|r| *r == answers[0]), "{answers:#?}");
+    assert!(answers[0].contains(WEB_SEAL_ANSWER), "{}", answers[0]);
+    assert_eq!(w.emu.request_count("/"), 0);
+}
+
+/// A caller from a refused org is answered 403 before anything about the configuration, even
+/// when it also sends configuration (or widens the org list).
+#[test]
+fn a_refused_org_gets_403_before_any_seal_answer() {
+    let w = World::new();
+    let org = w.env["IMS_ORG_ID"].clone();
+    let stranger = "STRANGER000000000000@AdobeOrg";
+    let bound = with(w.oauth(), json!({"ALLOWED_IMS_ORGS": org}));
+    let a = w.sealed_action(&bound);
+    for extra in [
+        json!({"LOG_LEVEL": "debug"}),
+        json!({"OPERATION": "aem-get"}),
+        json!({"ALLOWED_IMS_ORGS": stranger, "LOG_LEVEL": "debug"}),
+        json!({"ALLOWED_IMS_ORGS": null}),
+    ] {
+        let mut p = web(bound.clone(), "get", Some(stranger), json!({}));
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let r = a.handle(p, &activation());
+        assert_eq!(status(&r), 403, "{extra}: {r}");
+    }
+    // An action the seal does not know: still 403 first.
+    let r = a.handle(
+        web(bound.clone(), "get", Some(stranger), json!({})),
+        &Activation {
+            action_name: Some("/guest/ims-action/other".into()),
+            ..activation()
+        },
+    );
+    assert_eq!(status(&r), 403, "{r}");
+    assert_eq!(w.emu.request_count("/"), 0);
+}
+
+/// A misconfigured deployment tells a web caller only that: no seal path, no other action's
+/// name (the operator reads them in the log, and gets them on a non-web call).
+#[test]
+fn configuration_errors_name_no_path_or_action_to_web_callers() {
+    let w = World::new();
+    let bound = w.oauth();
+    let a = w.sealed_action(&bound);
+    let other = Activation {
+        action_name: Some("/guest/ims-action/other".into()),
+        ..activation()
+    };
+    let r = a.handle(web(bound.clone(), "get", None, json!({})), &other);
+    assert_eq!(status(&r), 500, "{r}");
+    assert_eq!(
+        message(&r),
+        "configuration error: this deployment is misconfigured; its operator finds the cause in \
+         the activation log"
+    );
+    let operator = a.handle(bound.clone(), &other);
+    assert!(message(&operator).contains("'other'"), "{operator}");
+
+    // A seal path that is not a file (a directory here), through the binary.
+    let dir = temp_path("seal-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_s = dir.to_string_lossy().into_owned();
+    let env = [
+        ("IMS_ACTION_SEAL", dir_s.clone()),
+        ("__OW_ACTION_NAME", ACTION_NAME.into()),
+        ("IMS_ACTION_ALLOW_HOSTS", w.emu.host_port()),
+    ];
+    let web_out = run_oneshot(&web(bound.clone(), "get", None, json!({})), &env);
+    let plain_out = run_oneshot(&bound, &env);
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = last_line(&web_out);
+    assert_eq!(status(&r), 500, "{r}");
+    assert!(!r.to_string().contains(&dir_s), "{r}");
+    assert!(message(&r).contains("misconfigured"), "{r}");
+    assert!(
+        String::from_utf8_lossy(&web_out.stderr).contains("is not a regular file"),
+        "the log says why"
+    );
+    let r = last_line(&plain_out);
+    assert!(
+        message(&r).contains(&dir_s) && message(&r).contains("not a regular file"),
+        "{r}"
+    );
+    assert_eq!(w.emu.request_count("/"), 0);
 }

@@ -247,14 +247,18 @@ test('deploy-wsk: each action gets what manifest.yaml binds, and the zips it run
       OPERATION: op
     }, name)
     // Deployed params + a web caller: the seal accepts them (the call then fails at the
-    // unreachable IMS, 502), and refuses a caller who adds or changes one.
+    // unreachable IMS, 502), and refuses a caller who adds or changes one (a web caller is not
+    // told which; a non-web call, the operator's, names it).
     const web = { ...call.params, __ow_method: 'get', __ow_headers: {} }
     const ok = activate(REAL, sealPath, name, web)
     assert.equal(ok.error.statusCode, 502, `${name}: ${JSON.stringify(ok)}`)
     for (const [k, v] of [['OAUTHS2S_CLIENT_ID', 'evil'], ['ANALYTICS_BASE_URL', 'https://edge-graph.adobe.io/api/x']]) {
       const refused = activate(REAL, sealPath, name, { ...web, [k]: v })
       assert.equal(refused.error.statusCode, 400, `${name} ${k}: ${JSON.stringify(refused)}`)
-      assert.ok(refused.error.body.error.includes(`'${k}'`), JSON.stringify(refused))
+      assert.match(refused.error.body.error, /differ from the deployment's sealed configuration/, JSON.stringify(refused))
+      const own = activate(REAL, sealPath, name, { ...call.params, [k]: v })
+      assert.equal(own.error.statusCode, 400, `${name} ${k}: ${JSON.stringify(own)}`)
+      assert.ok(own.error.body.error.includes(`'${k}'`), JSON.stringify(own))
     }
   }
   const blackbox = JSON.parse(fs.readFileSync(path.join(dir, 'dist', 'blackbox', 'ims-action.seal.json'), 'utf8'))

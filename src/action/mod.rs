@@ -124,17 +124,20 @@ impl Action {
     /// log line) whatever an upstream echoed.
     pub fn handle(&self, params: Value, activation: &Activation) -> Value {
         let _secrets = scrub::Scope::begin();
+        let web_call = params.as_object().is_some_and(web::is_web);
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run(params, activation)));
         let mut result = match outcome {
             Ok(Ok(reply)) => result::reply(reply),
-            Ok(Err(e @ Error::Configuration(_))) => {
-                // ops: configuration-error-logged
-                log::error!("{}: {e}", e.status_code());
-                result::failure(&e)
-            }
             Ok(Err(e)) => {
-                log::info!("{}: {e}", e.status_code());
-                result::failure(&e)
+                // The operator's full text goes to the log; a web caller gets its own answer.
+                match e {
+                    // ops: configuration-error-logged
+                    Error::Configuration(_) => log::error!("{}: {e}", e.status_code()),
+                    // ops: seal-mismatch
+                    Error::SealMismatch { .. } => log::warn!("{}: {e}", e.status_code()),
+                    _ => log::info!("{}: {e}", e.status_code()),
+                }
+                result::failure(&web::answer_for_caller(e, web_call))
             }
             Err(_) => {
                 // ops: panic
@@ -167,7 +170,6 @@ impl Action {
                 web.method.escape_debug(),
                 web.path.escape_debug()
             );
-            web::check_caller(&web, web::allowed_orgs(&map)?.as_deref())?;
             let allowed = caller_inputs(&map);
             web::merge_request_inputs(&mut map, &allowed)?;
         }
@@ -279,6 +281,16 @@ impl Action {
         let web = web::WebRequest::from_params(&map);
         if let Some(web) = &web {
             web.register_secrets();
+            // A refused org gets its 403 before any answer about the configuration.
+            let vouched = match &self.sealing {
+                Sealing::Sealed(seal) => seal.vouches_for(
+                    activation.action_name.as_deref(),
+                    web::ALLOWED_ORGS,
+                    map.get(web::ALLOWED_ORGS),
+                ),
+                _ => true,
+            };
+            web::check_caller(web, web::allowed_orgs(&map, vouched)?.as_deref())?;
         }
         self.check_sealed(&map, activation)?;
         let known = known_inputs();

@@ -14,6 +14,7 @@
 //! holding the namespace's key, who could replace the action anyway, and is trusted.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -78,26 +79,27 @@ impl Sealing {
         }
     }
 
-    /// The seal at `path`; a missing file is [`Sealing::Unsealed`] unless `required`.
+    /// The seal at `path`; a missing file is [`Sealing::Unsealed`] unless `required`. Anything
+    /// but a regular file (a FIFO, a directory, a device) is refused before it is opened, and the
+    /// read is bounded.
     pub fn from_path(path: &Path, required: bool) -> Sealing {
-        let text = match std::fs::metadata(path) {
+        // ops: seal-unreadable
+        let broken = |why: String| Sealing::Broken(format!("the seal {} {why}", path.display()));
+        match std::fs::metadata(path) {
             Err(_) if !required => return Sealing::Unsealed,
-            // ops: seal-unreadable
-            Err(e) => return Sealing::Broken(format!("cannot read the seal {}: {e}", path.display())),
-            Ok(meta) if meta.len() > MAX_SEAL_BYTES => {
-                // ops: seal-too-large
-                return Sealing::Broken(format!("the seal {} is too large", path.display()));
+            Err(e) => return broken(format!("cannot be read: {e}")),
+            Ok(meta) if !meta.is_file() => {
+                return broken("is not a regular file: deploy ims-action.seal.json as a file".into());
             }
-            Ok(_) => match std::fs::read_to_string(path) {
-                Ok(text) => text,
-                // ops: seal-unreadable
-                Err(e) => return Sealing::Broken(format!("cannot read the seal {}: {e}", path.display())),
-            },
+            Ok(_) => {}
+        }
+        let text = match read_bounded(path) {
+            Ok(text) => text,
+            Err(why) => return broken(why),
         };
         match Seal::parse(&text) {
             Ok(seal) => Sealing::Sealed(seal),
-            // ops: seal-damaged
-            Err(why) => Sealing::Broken(format!("the seal {} is damaged: {why}", path.display())),
+            Err(why) => broken(format!("is damaged: {why}")),
         }
     }
 
@@ -107,6 +109,25 @@ impl Sealing {
             .ok()
             .and_then(|exe| Some(exe.parent()?.join(SEAL_FILE)))
     }
+}
+
+/// The seal file's text: a regular file (checked again once open, in case the path was
+/// swapped), at most [`MAX_SEAL_BYTES`].
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Err("is not a regular file".into()),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SEAL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if bytes.len() as u64 > MAX_SEAL_BYTES {
+        return Err("is too large".into());
+    }
+    String::from_utf8(bytes).map_err(|_| "is damaged: not UTF-8".into())
 }
 
 impl Seal {
@@ -215,10 +236,19 @@ impl Seal {
                 self.actions.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        // CALLER_INPUTS is configuration itself: verified before it is believed.
-        self.check_one(CALLER_INPUTS, params.get(CALLER_INPUTS), sealed, false)?;
-        let opted_in: Vec<&str> = match params.get(CALLER_INPUTS) {
-            Some(Value::String(list)) => {
+        // Every input is classified, so that one answer names all of them.
+        let mut drift = Drift::default();
+        // CALLER_INPUTS is configuration itself: believed only when it is the sealed one.
+        let caller_inputs = params.get(CALLER_INPUTS);
+        let opted_in: Vec<&str> = match (
+            self.classify(CALLER_INPUTS, caller_inputs, sealed, false),
+            caller_inputs,
+        ) {
+            (Some(how), _) => {
+                drift.push(how, CALLER_INPUTS);
+                Vec::new()
+            }
+            (None, Some(Value::String(list))) => {
                 let mut names = Vec::new();
                 for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                     match opt_in.iter().find(|o| **o == name) {
@@ -235,38 +265,54 @@ impl Seal {
                 }
                 names
             }
-            _ => Vec::new(),
+            (None, _) => Vec::new(),
         };
         for name in known.iter().filter(|n| **n != CALLER_INPUTS) {
             let free = opted_in.contains(name) || always_free.contains(name);
-            self.check_one(name, params.get(*name), sealed, free)?;
+            if let Some(how) = self.classify(name, params.get(*name), sealed, free) {
+                drift.push(how, name);
+            }
         }
-        Ok(())
+        if drift.added.is_empty() && drift.changed.is_empty() && drift.missing.is_empty() {
+            return Ok(());
+        }
+        for list in [&mut drift.added, &mut drift.changed, &mut drift.missing] {
+            list.sort_unstable();
+        }
+        Err(Error::SealMismatch {
+            added: drift.added,
+            changed: drift.changed,
+            missing: drift.missing,
+            for_web_caller: false,
+        })
     }
 
-    fn check_one(
+    /// Whether the seal vouches for one input of `action_name` as given (sealed with this value,
+    /// or neither sealed nor given). An action the seal does not know is vouched for here: the
+    /// full check refuses it anyway.
+    pub fn vouches_for(&self, action_name: Option<&str>, name: &str, value: Option<&Value>) -> bool {
+        match action_name.map(action_key).and_then(|a| self.actions.get(a)) {
+            Some(sealed) => self.classify(name, value, sealed, false).is_none(),
+            None => true,
+        }
+    }
+
+    /// How one input departs from the seal, if it does.
+    fn classify(
         &self,
         name: &str,
         value: Option<&Value>,
         sealed: &BTreeMap<String, String>,
         caller_may_set: bool,
-    ) -> Result<(), Error> {
+    ) -> Option<Departure> {
         let present = value.filter(|v| is_given(v));
         match (present, sealed.get(name)) {
-            (None, None) => Ok(()),
-            (Some(_), None) if caller_may_set => Ok(()),
-            // ops: seal-added
-            (Some(_), None) => Err(Error::invalid(
-                name,
-                "is configuration of this deployment, which callers may not set",
-            )),
-            (Some(v), Some(fp)) if self.fingerprint(name, v) == *fp => Ok(()),
-            // ops: seal-changed
-            (_, Some(_)) => Err(Error::invalid(
-                name,
-                "does not match this deployment's sealed configuration: callers may not change it \
-                 (if the deployment's .env changed, rebuild and redeploy)",
-            )),
+            (None, None) => None,
+            (Some(_), None) if caller_may_set => None,
+            (Some(_), None) => Some(Departure::Added),
+            (Some(v), Some(fp)) if same_fingerprint(&self.fingerprint(name, v), fp) => None,
+            (Some(_), Some(_)) => Some(Departure::Changed),
+            (None, Some(_)) => Some(Departure::Missing),
         }
     }
 
@@ -280,6 +326,38 @@ impl Seal {
         ctx.update(canonical.as_bytes());
         URL_SAFE_NO_PAD.encode(ctx.sign().as_ref())
     }
+}
+
+/// How an input departs from the seal.
+enum Departure {
+    Added,
+    Changed,
+    Missing,
+}
+
+/// The inputs that depart from the seal, by kind.
+#[derive(Default)]
+struct Drift {
+    added: Vec<String>,
+    changed: Vec<String>,
+    missing: Vec<String>,
+}
+
+impl Drift {
+    fn push(&mut self, how: Departure, name: &str) {
+        let list = match how {
+            Departure::Added => &mut self.added,
+            Departure::Changed => &mut self.changed,
+            Departure::Missing => &mut self.missing,
+        };
+        list.push(name.to_string());
+    }
+}
+
+/// Fingerprints compared in constant time: how long the comparison takes says nothing about
+/// how much of a guess was right.
+fn same_fingerprint(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// The seal entry of an action name: its last segment, without App Builder's `__secured_`.
@@ -421,6 +499,66 @@ mod tests {
         }
         assert_eq!(action_key("/ns/pkg/__secured_aem-quota"), "aem-quota");
         assert_eq!(action_key("aem-quota-native"), "aem-quota-native");
+    }
+
+    #[test]
+    fn every_departure_is_named_in_one_answer() {
+        let s = seal(json!({"OAUTHS2S_CLIENT_SECRET": "s3cret", "OPERATION": "aem-get"}));
+        let e = verify(
+            &s,
+            json!({"OPERATION": "aem-quota", "LOG_LEVEL": "debug", "AEM_PATH": "/x"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            Error::SealMismatch {
+                added: vec!["AEM_PATH".into(), "LOG_LEVEL".into()],
+                changed: vec!["OPERATION".into()],
+                missing: vec!["OAUTHS2S_CLIENT_SECRET".into()],
+                for_web_caller: false,
+            }
+        );
+        assert!(s.vouches_for(Some("/ns/p/aem-get"), "OPERATION", Some(&json!("aem-get"))));
+        assert!(!s.vouches_for(Some("/ns/p/aem-get"), "OPERATION", Some(&json!("aem-quota"))));
+        assert!(!s.vouches_for(Some("/ns/p/aem-get"), "LOG_LEVEL", Some(&json!("debug"))));
+        assert!(s.vouches_for(Some("/ns/p/aem-get"), "LOG_LEVEL", None));
+    }
+
+    #[test]
+    fn fingerprints_compare_whole() {
+        assert!(same_fingerprint("abc", "abc"));
+        assert!(!same_fingerprint("abc", "abd"));
+        assert!(!same_fingerprint("abc", "ab"));
+        assert!(!same_fingerprint("", "a"));
+    }
+
+    /// A FIFO (or a directory) at the seal's path is refused without being read: reading a FIFO
+    /// with no writer would block the activation forever.
+    #[test]
+    fn a_seal_path_that_is_not_a_regular_file_is_refused_unread() {
+        let dir = std::env::temp_dir().join(format!("ims-action-seal-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("ims-action.seal.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(match Sealing::from_path(&path, true) {
+                Sealing::Broken(why) => why,
+                other => format!("{other:?}"),
+            });
+        });
+        let why = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the FIFO was read (and blocked)");
+        assert!(why.contains("is not a regular file"), "{why}");
+        match Sealing::from_path(&dir, true) {
+            Sealing::Broken(why) => assert!(why.contains("is not a regular file"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

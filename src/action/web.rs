@@ -96,11 +96,22 @@ impl WebRequest {
     }
 }
 
-/// The orgs allowed to call, from the environment or else the (sealed) param; `None` = anyone.
+/// The orgs allowed to call, from the environment or else the param; `None` = anyone.
 /// A setting that names no org (`","`, spaces) is a configuration error: it fails closed.
-pub fn allowed_orgs(params: &Map<String, Value>) -> Result<Option<Vec<String>>, Error> {
+///
+/// The org check comes before the seal's (a refused caller learns nothing of the
+/// configuration), so the param is used only when `param_vouched` (the seal vouches for it):
+/// otherwise the list is unknown and every caller is refused.
+pub fn allowed_orgs(params: &Map<String, Value>, param_vouched: bool) -> Result<Option<Vec<String>>, Error> {
     let text = match std::env::var(ALLOWED_ORGS) {
         Ok(env) if !env.trim().is_empty() => env,
+        _ if !param_vouched => {
+            // ops: allowed-orgs-unsealed
+            log::warn!("{ALLOWED_ORGS} differs from the sealed one: every web caller is refused");
+            return Err(Error::Forbidden(
+                "the caller's IMS org (x-gw-ims-org-id) is not allowed".into(),
+            ));
+        }
         _ => match params.get(ALLOWED_ORGS) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(s)) => s.clone(),
@@ -140,6 +151,27 @@ pub fn check_caller(web: &WebRequest, allowed: Option<&[String]>) -> Result<(), 
         None => Err(Error::Forbidden(
             "this action requires an x-gw-ims-org-id header".into(),
         )),
+    }
+}
+
+/// What a web caller is told of an error. A misconfigured deployment is only that (its message
+/// names files, actions and settings: that is for the operator, in the log); a seal mismatch is
+/// told the same way whatever the inputs, so a caller learns neither their names nor which are
+/// bound.
+pub fn answer_for_caller(e: Error, web: bool) -> Error {
+    match e {
+        _ if !web => e,
+        // ops: misconfigured-web
+        Error::Configuration(_) => Error::Configuration(
+            "this deployment is misconfigured; its operator finds the cause in the activation log".into(),
+        ),
+        Error::SealMismatch { .. } => Error::SealMismatch {
+            added: Vec::new(),
+            changed: Vec::new(),
+            missing: Vec::new(),
+            for_web_caller: true,
+        },
+        other => other,
     }
 }
 
@@ -238,20 +270,24 @@ mod tests {
     #[test]
     fn an_org_list_of_separators_fails_closed() {
         for text in [",", " , ,", ",,,\t,"] {
-            let e = allowed_orgs(&map(json!({ "ALLOWED_IMS_ORGS": text }))).unwrap_err();
+            let e = allowed_orgs(&map(json!({ "ALLOWED_IMS_ORGS": text })), true).unwrap_err();
             assert_eq!(e.status_code(), 500, "{text:?}: {e}");
             assert!(e.to_string().contains("ALLOWED_IMS_ORGS"), "{e}");
         }
         // Blank is what aio makes of an unset variable: no restriction configured.
         assert_eq!(
-            allowed_orgs(&map(json!({"ALLOWED_IMS_ORGS": "  "}))).unwrap(),
+            allowed_orgs(&map(json!({"ALLOWED_IMS_ORGS": "  "})), true).unwrap(),
             None
         );
         assert_eq!(
-            allowed_orgs(&map(json!({"ALLOWED_IMS_ORGS": " A@AdobeOrg, "}))).unwrap(),
+            allowed_orgs(&map(json!({"ALLOWED_IMS_ORGS": " A@AdobeOrg, "})), true).unwrap(),
             Some(vec!["A@AdobeOrg".to_string()])
         );
-        assert_eq!(allowed_orgs(&map(json!({}))).unwrap(), None);
+        assert_eq!(allowed_orgs(&map(json!({})), true).unwrap(), None);
+        assert_eq!(
+            allowed_orgs(&map(json!({})), false).unwrap_err().status_code(),
+            403
+        );
     }
 
     #[test]

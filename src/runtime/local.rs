@@ -148,9 +148,9 @@ fn parse_options(args: &[String]) -> Result<Options, Usage> {
 /// The `--env` file's variables (default `.env`, which may be absent; a named one must exist).
 fn env_file(o: &Options) -> Result<HashMap<String, String>, Usage> {
     let path = o.env.clone().unwrap_or_else(|| ".env".into());
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(super::dotenv::parse(&text)),
-        Err(_) if o.env.is_none() => Ok(HashMap::new()),
+    match super::dotenv::read(std::path::Path::new(&path)) {
+        Ok(vars) => Ok(vars),
+        Err(e) if o.env.is_none() && e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
         Err(e) => Err(Usage(format!("cannot read env file {path}: {e}"))),
     }
 }

@@ -262,9 +262,10 @@ fn go_proxy_sealed_web_activations() {
         cases[0].check(&result, &format!("allowed caller {id}"));
     };
     good("q-first");
-    // Refused before anything is called: callers of another org or none, and inputs a caller
-    // adds or changes (a web action's query and body params join the action's params), each
-    // named. The next caller is served as usual.
+    // Refused before anything is called: callers of another org or none (and a widened org
+    // list, which cannot be believed), and inputs a caller adds or changes (a web action's query
+    // and body params join the action's params), with one answer that names none of them (the
+    // log does, for the operator). The next caller is served as usual.
     let mut refused = vec![
         (
             web_call(quota.clone(), Some("OTHER0000000000000000@AdobeOrg"), json!({})),
@@ -272,18 +273,26 @@ fn go_proxy_sealed_web_activations() {
             "not allowed",
         ),
         (web_call(quota.clone(), None, json!({})), 403, "x-gw-ims-org-id"),
+        (
+            web_call(
+                quota.clone(),
+                Some(&org),
+                json!({"ALLOWED_IMS_ORGS": "OTHER0000000000000000@AdobeOrg"}),
+            ),
+            403,
+            "not allowed",
+        ),
     ];
     for (name, value) in [
         ("HTTP_TIMEOUT_MS", json!(1)),
         ("IMS_BASE_URL", json!("http://127.0.0.1:9")),
         ("LOG_LEVEL", json!("trace")),
-        ("ALLOWED_IMS_ORGS", json!("OTHER0000000000000000@AdobeOrg")),
         ("AEM_PATH", json!("/content/dam/demo.json")),
     ] {
         refused.push((
             web_call(quota.clone(), Some(&org), json!({ name: value })),
             400,
-            name,
+            "differ from the deployment's sealed configuration",
         ));
     }
     for (i, (params, want, needle)) in refused.iter().enumerate() {
@@ -345,10 +354,17 @@ fn go_proxy_refuses_an_unsealed_web_activation() {
     let c = container(&w, &[]);
     let result = c.run(&web_call(w.oauth(), Some(&org), json!({})), "unsealed-web");
     assert_eq!(status(&result), 500, "{result}");
+    // The caller is told only that; the log says why, for the operator.
     let why = message(&result);
     assert!(
-        why.contains("ims-action.seal.json") && why.contains("web calls are refused"),
+        why.contains("misconfigured") && !why.contains("ims-action.seal.json"),
         "{why}"
+    );
+    c.proxy.wait_for_sentinels(1);
+    let logs = c.proxy.stderr();
+    assert!(
+        logs.contains("ims-action.seal.json") && logs.contains("web calls are refused"),
+        "{logs}"
     );
     assert_eq!(w.emu.request_count("/"), 0);
     cases(&w)[0].check(&c.run(&w.oauth(), "not-web"), "a non-web activation");
