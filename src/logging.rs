@@ -2,7 +2,11 @@
 //! each activation (error, warn, info, debug, trace), else `RUST_LOG`, else info. Dependencies'
 //! records are dropped whatever the level: ureq-proto hexdumps raw requests, bearer tokens
 //! included, at TRACE, and rustls has nothing a user needs. Every line that is written is first
-//! scrubbed of the running activation's secrets ([`crate::scrub`]), whatever it quotes.
+//! scrubbed of the running activation's secrets ([`crate::scrub`]), whatever it quotes, and then
+//! has its control characters escaped: C0 and C1 controls (NEL, U+0085, included), U+2028 and
+//! U+2029 (which log viewers and JavaScript treat as line ends) and the bidirectional overrides,
+//! so that no text a caller or an upstream sends can end a line, forge the next one, or turn one
+//! around.
 //! In multiplexed mode ([`crate::runtime::multiplex`]) activations run at once, each on its own
 //! thread: each line then starts with its activation's id, and `LOG_LEVEL` holds per thread.
 
@@ -45,7 +49,8 @@ impl Log for Filtered {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let clean = crate::scrub::scrub_text(&record.args().to_string());
+        let scrubbed = crate::scrub::scrub_text(&record.args().to_string());
+        let clean = escape_controls(&scrubbed);
         let tag = TAG.with(|t| t.borrow().clone());
         self.0.log(
             &Record::builder()
@@ -62,6 +67,32 @@ impl Log for Filtered {
     fn flush(&self) {
         self.0.flush();
     }
+}
+
+/// Whether `c` must not reach a log line as itself: a control character (C0, DEL, C1), a line or
+/// paragraph separator, or a bidirectional mark, embedding, override or isolate.
+pub fn is_escaped(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `text` with every [`is_escaped`] character written as a Rust escape (`\n`, `\u{2028}`).
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_escaped) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_escaped(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Parses a level name; `None` for anything else.
@@ -165,6 +196,21 @@ mod tests {
         assert!(silenced("ureq_proto::client"));
         assert!(silenced("rustls::client"));
         assert!(!silenced("ims_action::http"));
+    }
+
+    #[test]
+    fn nothing_can_break_or_turn_a_line() {
+        let text = "a\nb\r\u{85}c\u{2028}d\u{2029}e\u{9b}f\u{1b}[2Jg\u{202e}h\u{7f}i\tj é ✓";
+        let out = escape_controls(text);
+        assert_eq!(
+            out,
+            "a\\nb\\r\\u{85}c\\u{2028}d\\u{2029}e\\u{9b}f\\u{1b}[2Jg\\u{202e}h\\u{7f}i\\tj é ✓"
+        );
+        assert!(!out.chars().any(is_escaped));
+        assert!(matches!(
+            escape_controls("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! A string that must never be printed: client secrets, access tokens, developer tokens.
 //! Creating one or exposing it adds it to the running activation's secret set
 //! ([`crate::scrub`]), so that whatever an upstream echoes of it is scrubbed from logs and results.
+//! Dropping one overwrites the value, so that it does not linger in freed memory.
 
 use std::fmt;
+
+use zeroize::Zeroize;
 
 /// A secret value. `Debug` and `Display` print `****`; the value is reachable only through
 /// [`Secret::expose`], which makes every use greppable.
@@ -41,6 +44,12 @@ impl Secret {
             crate::scrub::register(&self.value);
         }
         &self.value
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.value.zeroize();
     }
 }
 

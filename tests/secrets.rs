@@ -540,3 +540,219 @@ fn no_error_path_leaks_a_secret_at_trace_level() {
     extra.add("caller's cookie", cookie);
     check_scenarios(&w, scenarios, extra);
 }
+
+// ---- What an upstream sends back, however it encodes or cuts it --------------------------------
+
+/// `text` without line breaks, real or JSON-escaped: how wrapped base64 is read back.
+fn unwrapped(text: &str) -> String {
+    text.replace("\\r", "")
+        .replace("\\n", "")
+        .replace(['\r', '\n'], "")
+}
+
+/// The characters of base64(`k` bytes + `secret` + …) that depend on `secret` alone.
+fn base64_at(engine: &base64::engine::GeneralPurpose, secret: &str, k: usize) -> String {
+    let mut padded = vec![b'x'; k];
+    padded.extend_from_slice(secret.as_bytes());
+    let encoded = engine.encode(&padded);
+    encoded[(k * 8).div_ceil(6)..padded.len() * 8 / 6].to_string()
+}
+
+/// Asserts that no piece of `secret` can be read back from `text`: in it as printed, with line
+/// breaks removed, percent-decoded once and twice, each searched for the secret raw and base64 at
+/// each alignment, by a 24-character window from the middle of each form and by its last 24
+/// characters (a quote of only its first 90 % still holds the middle).
+fn unreadable(what: &str, text: &str, secret: &str) -> Result<(), String> {
+    let flat = unwrapped(text);
+    let decoded = percent_encoding::percent_decode_str(&flat)
+        .decode_utf8_lossy()
+        .into_owned();
+    let twice = percent_encoding::percent_decode_str(&decoded)
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut forms = vec![secret.to_string()];
+    for engine in [&STANDARD, &URL_SAFE] {
+        for k in 0..3 {
+            forms.push(base64_at(engine, secret, k));
+        }
+    }
+    let views = [
+        ("as printed", text),
+        ("unwrapped", &flat),
+        ("percent-decoded", &decoded),
+        ("percent-decoded twice", &twice),
+    ];
+    for (how, seen) in views {
+        for form in &forms {
+            let mid = form.len() / 2;
+            for needle in [&form[mid..mid + 24], &form[form.len() - 24..]] {
+                if seen.contains(needle) {
+                    return Err(format!("{what}: the token can be read back ({how}): {needle}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An OAuth credential whose tokens are about `len` characters long: IMS tokens grow with the
+/// scopes they carry, and real ones often pass 1 KiB.
+fn oauth_with_token_of(w: &World, len: usize) -> Value {
+    // The emulator's token with the demo scopes is about 1,000 characters; each of these scopes
+    // adds 29 (22 characters in the payload, base64url-encoded).
+    let scopes: Vec<String> = (0..len.saturating_sub(1000) / 29 + 1)
+        .map(|i| format!("additional_scope_{i:04}"))
+        .collect();
+    let id = format!("long-token-client-{len}");
+    w.emu.add_oauth_client(adobe_emulator::OAuthClient {
+        client_id: id.clone(),
+        scopes: scopes.clone(),
+        ..w.demo.oauth.clone()
+    });
+    with(
+        w.oauth(),
+        json!({"OAUTHS2S_CLIENT_ID": id, "OAUTHS2S_CECREDENTIALS_METASCOPES": scopes.join(",")}),
+    )
+}
+
+/// Runs `params` once (one-shot, TRACE via the param) with the AEM content API answering 200
+/// with the request reflected through `encode`; returns (result, stderr, the token it sent).
+fn echoed(w: &World, params: &Value, encode: fn(&str) -> String) -> (Value, String, String) {
+    let content = "/content/";
+    let before = w.emu.requests(content).len();
+    w.emu
+        .inject_fault(content, Fault::EchoEncoded { status: 200, encode }, 1);
+    let out = run(w, "", &aem_get(params.clone()), Mode::OneShot, Trace::Param);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let result = last_line(&out);
+    assert_eq!(status(&result), 200, "{result}\n{stderr}");
+    assert!(stderr.contains("params: {"), "no TRACE output:\n{stderr}");
+    let requests = w.emu.requests(content);
+    assert_eq!(requests.len(), before + 1, "{result}");
+    let token = requests[before]
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .expect("a bearer token")
+        .to_string();
+    (result, stderr, token)
+}
+
+/// Whether the echo came back in the result, masked (the test did not pass by missing it),
+/// and nothing of the token can be read back from the result or the logs.
+fn check_echo(what: &str, (result, stderr, token): (Value, String, String)) -> Result<(), String> {
+    unreadable(&format!("{what}: result"), &result.to_string(), &token)?;
+    unreadable(&format!("{what}: logs"), &stderr, &token)?;
+    match result["body"]["message"].as_str() {
+        Some(m) if m.contains("****") => Ok(()),
+        _ => Err(format!("{what}: the echo did not come back masked: {result}")),
+    }
+}
+
+#[test]
+fn a_long_token_echoed_base64_encoded_never_comes_back() {
+    let w = World::new();
+    let mut failures = Vec::new();
+    for len in [1100, 2500] {
+        let params = oauth_with_token_of(&w, len);
+        let echo = echoed(&w, &params, |t| STANDARD.encode(t));
+        assert!(
+            (len..len + 200).contains(&echo.2.len()),
+            "a {}-character token",
+            echo.2.len()
+        );
+        failures.extend(check_echo(&format!("a {len}-character token"), echo).err());
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn a_token_echoed_in_any_encoding_or_cut_short_never_comes_back() {
+    fn every_byte(t: &str) -> String {
+        t.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+    fn percent(t: &str) -> String {
+        percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
+    fn wrapped(t: &str, width: usize, eol: &str) -> String {
+        let lines: Vec<String> = t
+            .as_bytes()
+            .chunks(width)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        lines.join(eol)
+    }
+    /// The text with the bearer token cut to its first 90 %.
+    fn cut(t: &str) -> String {
+        let start = t.find("Bearer ").expect("a bearer token") + 7;
+        let end = t[start..].find(" |").map_or(t.len(), |e| start + e);
+        format!("{}{}", &t[..start + (end - start) * 9 / 10], &t[end..])
+    }
+    type Encode = fn(&str) -> String;
+    let encodings: [(&str, Encode); 8] = [
+        ("every byte percent-encoded", every_byte),
+        ("every byte, lower-case hex", |t| every_byte(t).to_lowercase()),
+        ("percent-encoded twice", |t| percent(&percent(t))),
+        ("every byte percent-encoded twice", |t| percent(&every_byte(t))),
+        ("base64, MIME (76 columns, CRLF)", |t| {
+            wrapped(&STANDARD.encode(t), 76, "\r\n")
+        }),
+        ("base64, PEM (64 columns, LF)", |t| {
+            wrapped(&STANDARD.encode(t), 64, "\n")
+        }),
+        ("the first 90 %", cut),
+        ("the first 90 %, base64", |t| STANDARD.encode(cut(t))),
+    ];
+    let w = World::new();
+    // A token under 1 KiB (a short client id, one scope), whose encoded forms were searched
+    // for before: what is new is only the encoding.
+    w.emu.add_oauth_client(adobe_emulator::OAuthClient {
+        client_id: "short-client".into(),
+        scopes: vec!["openid".into()],
+        ..w.demo.oauth.clone()
+    });
+    let params = with(
+        w.oauth(),
+        json!({"OAUTHS2S_CLIENT_ID": "short-client", "OAUTHS2S_CECREDENTIALS_METASCOPES": "openid"}),
+    );
+    let mut failures = Vec::new();
+    for (what, encode) in encodings {
+        let echo = echoed(&w, &params, encode);
+        assert!(echo.2.len() < 1024, "{what}: a {}-character token", echo.2.len());
+        failures.extend(check_echo(what, echo).err());
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn caller_text_cannot_break_a_log_line() {
+    let w = World::new();
+    let org = w.env["IMS_ORG_ID"].clone();
+    let hostile = "a\u{2028}b\u{2029}c\u{85}d\u{9b}e\u{202e}f\r\n[ERROR] forged";
+    let params = with(
+        w.oauth(),
+        json!({
+            "__ow_method": "get",
+            "__ow_path": format!("/quota{hostile}"),
+            "__ow_headers": {"x-gw-ims-org-id": org, "user-agent": hostile, "x-request-id": hostile},
+            "__ow_query": "OPERATION=aem-quota",
+        }),
+    );
+    let out = run(&w, "", &params, Mode::OneShot, Trace::Param);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("params: {"), "no DEBUG output:\n{stderr}");
+    assert!(
+        stderr.contains("user-agent"),
+        "the dump lost the header:\n{stderr}"
+    );
+    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{9b}', '\u{202e}', '\r'] {
+        assert!(
+            !stderr.contains(c),
+            "U+{:04X} reached the log:\n{stderr:?}",
+            u32::from(c)
+        );
+    }
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("[ERROR] forged")),
+        "{stderr}"
+    );
+}

@@ -263,6 +263,15 @@ pub enum Fault {
         /// HTTP status code.
         status: u16,
     },
+    /// Like [`Fault::Echo`], but the quoted request (body, then every header, as one text) is
+    /// passed through `encode` first and answered as `message` and `error_description`: an
+    /// upstream that reflects the request base64-encoded, percent-encoded, wrapped or cut.
+    EchoEncoded {
+        /// HTTP status code.
+        status: u16,
+        /// What the upstream does to the text before quoting it.
+        encode: fn(&str) -> String,
+    },
 }
 
 /// The longest a [`Fault::Hold`] holds a request whose gate never opens.

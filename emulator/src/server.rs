@@ -143,6 +143,9 @@ fn handle(state: &State, request: &RecordedRequest) -> Outcome {
             Fault::Delay(d) => std::thread::sleep(d),
             Fault::Hold(gate) => gate.pass(MAX_HOLD),
             Fault::Echo { status } => return Outcome::Respond(echo(status, request)),
+            Fault::EchoEncoded { status, encode } => {
+                return Outcome::Respond(echo_encoded(status, encode, request));
+            }
             other => return apply_fault(&other),
         }
     }
@@ -179,6 +182,28 @@ fn analytics_company(path: &str) -> Option<&str> {
 }
 
 /// A body quoting `request` back: its body first, then its headers.
+/// The request as one text: body, then every header (`name: value`).
+fn quoted(request: &RecordedRequest) -> String {
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    std::iter::once(body)
+        .chain(request.headers.iter().map(|(k, v)| format!("{k}: {v}")))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn echo_encoded(status: u16, encode: fn(&str) -> String, request: &RecordedRequest) -> Response {
+    let text = encode(&quoted(request));
+    Response::json(
+        status,
+        &serde_json::json!({
+            "error": "echo",
+            "error_description": text,
+            "error_code": "echo",
+            "message": text,
+        }),
+    )
+}
+
 fn echo(status: u16, request: &RecordedRequest) -> Response {
     let body = String::from_utf8_lossy(&request.body).into_owned();
     let headers: serde_json::Map<String, serde_json::Value> = request
@@ -186,10 +211,7 @@ fn echo(status: u16, request: &RecordedRequest) -> Response {
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
-    let text = std::iter::once(body.clone())
-        .chain(request.headers.iter().map(|(k, v)| format!("{k}: {v}")))
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let text = quoted(request);
     Response::json(
         status,
         &serde_json::json!({
@@ -206,7 +228,7 @@ fn echo(status: u16, request: &RecordedRequest) -> Response {
 fn apply_fault(fault: &Fault) -> Outcome {
     match fault {
         Fault::Drop => Outcome::Drop,
-        Fault::Delay(_) | Fault::Hold(_) | Fault::Echo { .. } => {
+        Fault::Delay(_) | Fault::Hold(_) | Fault::Echo { .. } | Fault::EchoEncoded { .. } => {
             Outcome::Respond(Response::json(200, &serde_json::json!({})))
         }
         Fault::Status {

@@ -73,7 +73,23 @@ pub fn string_parameters(params: &Map<String, Value>) -> String {
             Value::String(format!("{} more", params.len() - MAX_ENTRIES)),
         );
     }
-    Value::Object(out).to_string()
+    json_escape_controls(&Value::Object(out).to_string())
+}
+
+/// JSON text with the characters a log line must not carry raw (see
+/// [`crate::logging::is_escaped`]) written as `\uXXXX`: JSON escapes C0 controls itself, but
+/// not C1 (U+0085 and the rest), U+2028, U+2029 or the bidirectional controls. Such characters
+/// can only be inside strings, where `\uXXXX` means the same.
+fn json_escape_controls(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if crate::logging::is_escaped(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn headers(v: &Value) -> Value {
@@ -160,6 +176,23 @@ mod tests {
         ] {
             assert!(out.contains(kept), "{kept} missing: {out}");
         }
+    }
+
+    #[test]
+    fn caller_text_cannot_break_the_dump_line() {
+        let out = dump(json!({
+            "OPERATION": "x\u{2028}y\u{2029}z\u{85}w\u{9b}v\nu\u{202e}",
+            "k\u{2028}ey": "v",
+            "__ow_headers": {"user-agent": "ua\u{2028}\r\n[INFO] forged"}
+        }));
+        assert!(!out.chars().any(crate::logging::is_escaped), "{out}");
+        assert!(
+            out.contains("x\\u2028y\\u2029z\\u0085w\\u009bv\\nu\\u202e"),
+            "{out}"
+        );
+        let back: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back["OPERATION"], "x\u{2028}y\u{2029}z\u{85}w\u{9b}v\nu\u{202e}");
+        assert_eq!(back["k\u{2028}ey"], "<hidden>");
     }
 
     #[test]

@@ -147,9 +147,16 @@ pub enum Credentials {
 
 /// A SHA-256 fingerprint of everything that decides a credential's token (secrets included, so
 /// that a rotated secret gets a new token): the key of the token caches, and the input key
-/// material of the shared store's encryption. No secret is kept in clear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// material of the shared store's encryption. No secret is kept in clear, and the fingerprint
+/// itself, key material, is zeroed on drop (hence not `Copy`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(pub [u8; 32]);
+
+impl Drop for CacheKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl CacheKey {
     /// The fingerprint of `method` and `fields`, each length-prefixed so that no two field lists

@@ -12,6 +12,7 @@ use jsonwebtoken::EncodingKey;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use std::fmt;
+use zeroize::Zeroizing;
 
 const EMPTY: &str = "is empty";
 const NOT_A_KEY: &str = "is not a PEM private key or base64 of one";
@@ -39,7 +40,8 @@ const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 const OID_ED448: &[u8] = &[0x2b, 0x65, 0x71];
 
 /// An RSA private key, parsed once, ready to sign RS256 (RSASSA-PKCS1-v1_5 + SHA-256) with ring
-/// (constant time).
+/// (constant time). The DER copy is zeroed on drop (jsonwebtoken's `EncodingKey` does it), and so
+/// is every copy made while parsing; ring's `RsaKeyPair` offers no way to zero its own.
 pub struct RsaPrivateKey {
     key: RsaKeyPair,
     /// The same key as PKCS#1 `RSAPrivateKey` DER, the form jsonwebtoken takes (zeroed on drop).
@@ -71,7 +73,8 @@ impl RsaPrivateKey {
     /// "AEM_SERVICE_CREDENTIALS").
     pub fn parse(input: &str, text: &str) -> Result<RsaPrivateKey, Error> {
         let bad = |reason: &str| Error::invalid(input, reason);
-        let text = unpaste(text);
+        // Every copy of the key made here is overwritten when dropped (`Zeroizing`).
+        let text = Zeroizing::new(unpaste(text).into_owned());
         if text.is_empty() {
             return Err(bad(EMPTY));
         }
@@ -79,11 +82,12 @@ impl RsaPrivateKey {
             return Self::from_pem(input, &text);
         }
         // No PEM armour: base64 of the PEM (the App Builder `.env` recipe), or of bare DER.
-        let decoded = crate::document::base64(&text).ok_or_else(|| bad(NOT_A_KEY))?;
-        match String::from_utf8(decoded) {
-            Ok(pem) if pem.contains("-----BEGIN ") => Self::from_pem(input, &unpaste(&pem)),
-            Ok(other) => Self::from_sniffed_der(input, other.as_bytes()),
-            Err(e) => Self::from_sniffed_der(input, e.as_bytes()),
+        let decoded = Zeroizing::new(crate::document::base64(&text).ok_or_else(|| bad(NOT_A_KEY))?);
+        match std::str::from_utf8(&decoded) {
+            Ok(pem) if pem.contains("-----BEGIN ") => {
+                Self::from_pem(input, &Zeroizing::new(unpaste(pem).into_owned()))
+            }
+            _ => Self::from_sniffed_der(input, &decoded),
         }
     }
 
@@ -167,7 +171,7 @@ impl RsaPrivateKey {
         if !block.has_end {
             return Err(bad(NO_END));
         }
-        let der = block.der().ok_or_else(|| bad(BAD_BASE64))?;
+        let der = Zeroizing::new(block.der().ok_or_else(|| bad(BAD_BASE64))?);
         Self::from_der(input, &der, kind)
     }
 

@@ -163,7 +163,7 @@ fn warn_retired_once() {
 /// SHA-256 of a 2 KiB text on every activation.
 pub fn parse_key_cached(input: &str, text: &str) -> Result<(Arc<RsaPrivateKey>, [u8; 32]), Error> {
     type Parsed = (Arc<RsaPrivateKey>, [u8; 32]);
-    static KEYS: OnceLock<Mutex<HashMap<String, Parsed>>> = OnceLock::new();
+    static KEYS: OnceLock<Mutex<HashMap<KeyText, Parsed>>> = OnceLock::new();
     let keys = KEYS.get_or_init(Default::default);
     if let Some(parsed) = keys.lock().ok().and_then(|k| k.get(text).cloned()) {
         return Ok(parsed);
@@ -177,9 +177,25 @@ pub fn parse_key_cached(input: &str, text: &str) -> Result<(Arc<RsaPrivateKey>, 
         if keys.len() >= 16 {
             keys.clear();
         }
-        keys.insert(text.to_string(), parsed.clone());
+        keys.insert(KeyText(text.to_string()), parsed.clone());
     }
     Ok(parsed)
+}
+
+/// A key's text as the cache holds it: overwritten when the entry is dropped.
+#[derive(PartialEq, Eq, Hash)]
+struct KeyText(String);
+
+impl std::borrow::Borrow<str> for KeyText {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for KeyText {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
 }
 
 /// SHA-256 of `bytes`.

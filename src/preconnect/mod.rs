@@ -150,9 +150,12 @@ impl Preconnector {
         let handoff = Arc::new(Handoff::default());
         let (chain, agent_config, resolver) = (Arc::clone(&self.chain), config.clone(), resolver.clone());
         let put = Arc::clone(&handoff);
+        // The thread works for this activation: what it logs is scrubbed of the same secrets.
+        let secrets = crate::scrub::Secrets::current();
         let spawned = std::thread::Builder::new()
             .name("ims-preconnect".into())
             .spawn(move || {
+                let _secrets = secrets.as_ref().map(crate::scrub::Secrets::install);
                 let opened = catch_unwind(AssertUnwindSafe(|| {
                     open(&chain, &uri, &agent_config, &resolver, timeout)
                 }))

@@ -153,7 +153,7 @@ impl TokenCache {
             return None;
         }
         if let Ok(mut m) = self.memory.lock() {
-            m.insert(*key, token.clone());
+            m.insert(key.clone(), token.clone());
         }
         Some(token)
     }
@@ -182,7 +182,7 @@ impl TokenCache {
             if m.len() >= MAX_ENTRIES {
                 m.clear();
             }
-            m.insert(*key, token.clone());
+            m.insert(key.clone(), token.clone());
         }
         if let Some(dir) = &self.dir
             && let Err(e) = write_file(dir, key, token)
@@ -211,11 +211,11 @@ impl TokenCache {
             let joined = flights.get(key).cloned();
             let Some(flight) = joined else {
                 let flight = Arc::new(Flight::default());
-                flights.insert(*key, Arc::clone(&flight));
+                flights.insert(key.clone(), Arc::clone(&flight));
                 drop(flights);
                 let lead = Lead {
                     flights: &self.flights,
-                    key: *key,
+                    key: key.clone(),
                     flight,
                 };
                 let cached = self

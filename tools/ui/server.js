@@ -22,6 +22,10 @@
  *    unsealed.
  * 5. Prints exactly one line on stdout, `ui: http://127.0.0.1:<port>/`; the rest goes to stderr
  *    (the emulator's URL and the demo .env path: the browser tests read them there).
+ * 6. Answers only requests for itself: `Host: 127.0.0.1:<port>` or `localhost:<port>`; any other
+ *    Host gets a 421, so that a web page elsewhere cannot reach it by rebinding a name of its own
+ *    to 127.0.0.1. A URL that does not decode gets a 400, and no request, however malformed,
+ *    stops the server: every handler's failure becomes an answer.
  * Ctrl-C (SIGINT/SIGTERM) stops the server, the binaries and the emulator, and removes the temp
  * folder. Children also exit on their own if this process dies: the emulator runs with
  * --exit-on-stdin-eof and the binaries end at the end of their stdin.
@@ -199,6 +203,20 @@ function answer (res, result) {
   }
 }
 
+/** The Host values this server answers to: itself by address or by name, on its own port. */
+function ownHosts (port) {
+  return new Set([`127.0.0.1:${port}`, `localhost:${port}`])
+}
+
+/** An error answer, if the answer has not started yet; else the connection is cut. */
+function fail (res, status, message) {
+  if (res.headersSent || res.writableEnded) {
+    res.destroy()
+    return
+  }
+  sendJson(res, status, { error: message })
+}
+
 function serveStatic (res, web, pathname) {
   if (pathname === '/src/config.json') {
     // What `aio app build` writes into web-src/src/config.json: the URL of every action.
@@ -206,7 +224,12 @@ function serveStatic (res, web, pathname) {
     const urls = Object.fromEntries(ACTIONS.map(a => [`${PACKAGE}/${a}`, `/api/v1/web/${PACKAGE}/${a}`]))
     return sendJson(res, 200, urls)
   }
-  const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '')
+  let relative
+  try {
+    relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '')
+  } catch {
+    return send(res, 400, { 'content-type': 'text/plain' }, 'bad URL: the path does not percent-decode')
+  }
   const file = path.resolve(web, relative)
   if (!file.startsWith(web + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
     return send(res, 404, { 'content-type': 'text/plain' }, 'not found')
@@ -265,8 +288,17 @@ async function main () {
     const bound = Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== '' && !ENV_ONLY.has(k)))
     for (const action of ACTIONS) launchers.set(action, new Launcher(options.bin))
 
-    server = http.createServer(async (req, res) => {
-      const url = new URL(req.url, 'http://127.0.0.1')
+    const handle = async (req, res) => {
+      const hosts = ownHosts(server.address().port)
+      if (!hosts.has(String(req.headers.host || '').toLowerCase())) {
+        return send(res, 421, { 'content-type': 'text/plain' }, `this server answers only to ${[...hosts].join(' or ')}`)
+      }
+      let url
+      try {
+        url = new URL(`http://127.0.0.1${req.url.startsWith('/') ? '' : '/'}${req.url}`)
+      } catch {
+        return send(res, 400, { 'content-type': 'text/plain' }, 'bad URL')
+      }
       const m = url.pathname.match(/^\/api\/v1\/web\/([^/]+)\/([^/]+)(\/.*)?$/)
       if (!m) {
         if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { allow: 'GET' }, '')
@@ -293,8 +325,16 @@ async function main () {
           deadline: String(deadline)
         }))
       } catch (err) {
-        sendJson(res, err.status || 500, { error: err.message })
+        fail(res, err.status || 500, err.message)
       }
+    }
+    server = http.createServer((req, res) => {
+      // Whatever a request does, the server lives on: a failure is answered (or the
+      // connection cut), never thrown.
+      handle(req, res).catch(err => {
+        if (options.verbose) console.error(`ui: ${req.method} failed: ${err.stack || err}`)
+        fail(res, 500, 'the ui server failed on this request')
+      })
     })
     server.listen(options.port, '127.0.0.1', () => {
       console.error(`ui: emulator ${started.url}`)

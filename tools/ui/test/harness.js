@@ -9,7 +9,6 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const readline = require('node:readline')
-const { chromium } = require('playwright-core')
 
 const ROOT = path.resolve(__dirname, '..', '..', '..')
 const SERVER = path.join(ROOT, 'tools', 'ui', 'server.js')
@@ -122,6 +121,8 @@ async function injectFault (emulatorUrl, fault) {
 /** Headless Chromium with the flags that work in this sandbox, and a fresh profile. */
 async function launchBrowser () {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ims-action-ui-chromium-'))
+  // Required here, not at the top: the server's own tests (server.test.js) need no browser.
+  const { chromium } = require('playwright-core')
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
