@@ -238,9 +238,9 @@ impl HttpClient {
     }
 
     /// Starts opening the connection a request to `base` will need, in a thread, while the
-    /// caller does something else (fetches the token): the next request to `base`'s origin that
-    /// needs a new connection waits for it and uses it, or connects as usual if it failed (see
-    /// [`crate::preconnect`]). Dropping the guard drops a connection no request took. `None`
+    /// caller does something else (fetches the token): the caller's next request (on this
+    /// thread) to `base`'s origin that needs a new connection waits for it and uses it, or
+    /// connects as usual if it failed (see [`crate::preconnect`]). Dropping the guard drops a connection no request took. `None`
     /// offline, when too little time is left for a request, or when no thread can be started.
     pub fn preconnect(&self, base: &BaseUrl, budget: &Budget) -> Option<Preconnection> {
         if self.offline {

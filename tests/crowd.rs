@@ -467,32 +467,15 @@ fn two_hundred_at_once_over_tls_fit_their_small_stacks_and_the_memory_bound() {
     // whole process (and every activation in flight).
     let ca = TestCa::generate(&[]).expect("a test CA");
     let emu = Emulator::start_tls_on("127.0.0.1:0", &ca).expect("emulator over TLS");
-    let demo = DemoCredentials::generate();
-    demo.register(&emu);
-    let env = ims_action::runtime::dotenv::parse(&demo.to_env(&emu));
-    let port = emu.host_port().rsplit_once(':').expect("host:port").1.to_string();
-    let mut params = serde_json::Map::new();
-    for n in OAUTH {
-        params.insert(n.into(), json!(env[n]));
-    }
-    params.insert("OPERATION".into(), json!("aem-quota"));
-    params.insert("IMS_BASE_URL".into(), json!(format!("https://localhost:{port}")));
-    params.insert(
-        "AEM_DATA_SERVICE_BASE_URL".into(),
-        json!(format!("https://127.0.0.1:{port}")),
-    );
+    let (params, allow) = two_origins(&emu, "https");
     let ca_file = temp_path("ca.pem");
     std::fs::write(&ca_file, ca.ca_pem()).expect("write the CA");
     let mut crowd = Crowd::start_with(&[
-        (
-            "IMS_ACTION_ALLOW_HOSTS",
-            format!("localhost:{port},127.0.0.1:{port}"),
-        ),
+        ("IMS_ACTION_ALLOW_HOSTS", allow),
         ("SSL_CERT_FILE", ca_file.display().to_string()),
     ]);
     let gate = Gate::new();
     emu.inject_fault("/adobe/stats", Fault::Hold(gate.clone()), CROWD as u32);
-    let params = Value::Object(params);
     for i in 0..CROWD {
         crowd.send(&format!("{i}"), &params, json!({}));
     }
@@ -513,4 +496,93 @@ fn two_hundred_at_once_over_tls_fit_their_small_stacks_and_the_memory_bound() {
     }
     assert_eq!(emu.request_count("/ims/token/v3"), 1);
     let _ = std::fs::remove_file(ca_file);
+}
+
+/// `aem-quota` params with the demo OAuth credential registered at `emu`, IMS at
+/// `<scheme>://localhost:P` and the API at `<scheme>://127.0.0.1:P`: two origins, so that each
+/// needs its own connections (as `ims-na1.adobelogin.com` and `api.adobeaemcloud.com` do) and a
+/// cold activation opens the API's while the token is fetched. Also the allow-list for both.
+fn two_origins(emu: &Emulator, scheme: &str) -> (Value, String) {
+    let demo = DemoCredentials::generate();
+    demo.register(emu);
+    let env = ims_action::runtime::dotenv::parse(&demo.to_env(emu));
+    let port = emu.host_port().rsplit_once(':').expect("host:port").1.to_string();
+    let mut params = serde_json::Map::new();
+    for n in OAUTH {
+        params.insert(n.into(), json!(env[n]));
+    }
+    params.insert("OPERATION".into(), json!("aem-quota"));
+    params.insert(
+        "IMS_BASE_URL".into(),
+        json!(format!("{scheme}://localhost:{port}")),
+    );
+    params.insert(
+        "AEM_DATA_SERVICE_BASE_URL".into(),
+        json!(format!("{scheme}://127.0.0.1:{port}")),
+    );
+    (
+        Value::Object(params),
+        format!("localhost:{port},127.0.0.1:{port}"),
+    )
+}
+
+/// Waits until `emu` has accepted `count` connections.
+fn wait_for_connections(emu: &Emulator, count: u64) {
+    let started = Instant::now();
+    while emu.connection_stats().accepted < count {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the emulator accepted {} of {count} connections",
+            emu.connection_stats().accepted
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_cold_burst_opens_one_api_connection_per_activation_and_the_next_burst_none() {
+    // IMS and the API on two origins: every cold activation opens the API's connection while the
+    // one token is fetched, and its API request must then go over that one. The token request is
+    // held until all of them are open (one IMS connection, then one per activation), and the
+    // API requests until all are in: each needs a connection of its own at once.
+    let emu = Emulator::start().expect("emulator");
+    let (params, allow) = two_origins(&emu, "http");
+    let mut crowd = Crowd::start_with(&[("IMS_ACTION_ALLOW_HOSTS", allow)]);
+    let token_gate = Gate::new();
+    emu.inject_fault("/ims/token/v3", Fault::Hold(token_gate.clone()), 1);
+    let api_gate = Gate::new();
+    emu.inject_fault("/adobe/stats", Fault::Hold(api_gate.clone()), CROWD as u32);
+    for i in 0..CROWD {
+        crowd.send(&format!("a{i}"), &params, json!({}));
+    }
+    wait_at(&emu, "/ims/token/v3", 1);
+    wait_for_connections(&emu, 1 + CROWD as u64);
+    token_gate.open();
+    wait_at(&emu, "/adobe/stats", CROWD as u64);
+    api_gate.open();
+    for (n, r) in crowd.collect(CROWD) {
+        assert_eq!(status(&r), 200, "{n}: {r}");
+    }
+    assert_eq!(emu.request_count("/ims/token/v3"), 1);
+    let opened = emu.connection_stats().accepted;
+    assert_eq!(
+        opened,
+        1 + CROWD as u64,
+        "one to IMS and one to the API per activation: each used the one it opened early"
+    );
+
+    // Right after: the token is in memory, nothing is opened early, and the pool holds every
+    // connection of the first burst.
+    for i in 0..CROWD {
+        crowd.send(&format!("b{i}"), &params, json!({}));
+    }
+    for (n, r) in crowd.collect(CROWD) {
+        assert_eq!(status(&r), 200, "{n}: {r}");
+    }
+    assert_eq!(
+        emu.connection_stats().accepted,
+        opened,
+        "the second burst found the first one's connections open"
+    );
+    assert_eq!(emu.request_count("/adobe/stats"), 2 * CROWD as u64);
 }

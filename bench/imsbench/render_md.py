@@ -642,7 +642,7 @@ def crowd_section(cr: dict) -> list[str]:
                      + f"{fmt.mib(e.get('node_maxrss_kib'))}" + (f" / {child}" if child else "") + " |")
     if dropped:
         L += ["", "**SYNs dropped**: the kernel of the bench's network namespace dropped connection attempts because "
-              "the emulator's listen queue was full (its accept backlog is Rust's default of 128, shared by IMS and "
+              "the emulator's listen queue was full (its accept backlog of 1024 is shared by IMS and "
               "the API); each such connection waited about a second for its SYN (or its handshake's last ACK) to be "
               "sent again. That wait "
               "comes from the emulator's listen queue, not from the subject: rows with drops overstate what "

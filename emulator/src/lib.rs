@@ -38,6 +38,23 @@ pub use tls::TestCa;
 
 use state::State;
 
+/// Connections the kernel queues for `accept` before it drops SYNs: a burst of activations at
+/// once (Adobe's default concurrency is 200) connects all at once, and std listens with a backlog
+/// of 128. The kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Listens again on `listener` with [`LISTEN_BACKLOG`]: on a socket already listening, Linux
+/// only updates the backlog (`inet_listen` in net/ipv4/af_inet.c), so no connection is lost.
+fn deepen_backlog(listener: &TcpListener) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a socket this listener owns and keeps open for the call.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// A running emulator. Dropping it stops accepting connections; connection threads that are
 /// blocked on an idle keep-alive connection may linger until their client goes away.
 pub struct Emulator {
@@ -65,6 +82,7 @@ impl Emulator {
 
     fn start_with(addr: &str, ca: Option<&TestCa>) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(addr)?;
+        deepen_backlog(&listener)?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State::new());
         let shutdown = Arc::new(AtomicBool::new(false));

@@ -5,9 +5,15 @@
 //!
 //! The seam is ureq's connector chain. [`Preconnector`] stands in front of ureq's default chain
 //! (CONNECT proxy, TCP, rustls): when ureq needs a new connection (its pool has none) to the
-//! origin a pre-connection was started for, it waits for that one, within the request's own
-//! connect timeout, and hands it over; if it failed, the request connects as usual. Any other
-//! origin goes straight to the default chain. The thread runs that same chain with the agent's
+//! origin a pre-connection was started for by the same thread, it waits for that one, within the
+//! request's own connect timeout, and hands it over; if it failed, the request connects as usual.
+//! Any other origin goes straight to the default chain.
+//!
+//! Pre-connections are kept per thread, because an activation runs wholly on one (the launcher's
+//! multiplexed mode runs many at once, each on its own): in a cold burst every activation opens
+//! the API's connection while the one token is fetched, and each request then takes the one its
+//! own activation opened. (With one slot for the process, each new pre-connection replaced the
+//! last and only one was ever used: a burst of N opened 2N − 1 API connections.) The thread runs that same chain with the agent's
 //! configuration, so the connection is the one the request would have opened: same host, same
 //! TLS checks. Nothing but the handshakes is sent on it before the request, and a connection no
 //! request took is dropped with its [`Preconnection`] guard.
@@ -19,6 +25,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
@@ -39,18 +46,20 @@ type Opened = Result<Box<dyn Transport>, ureq::Error>;
 /// connection idle for less than the pool's `max_idle_age` minus this still serves it.
 const FETCH_ALLOWANCE: Duration = Duration::from_secs(3);
 
-/// ureq's default connector chain, and the one connection being opened ahead of its request.
-/// Clones share both: one is the agent's connector, one stays with the HTTP client to start
-/// pre-connections.
+/// ureq's default connector chain, and the connections being opened ahead of their requests
+/// (at most one per thread). Clones share both: one is the agent's connector, one stays with the
+/// HTTP client to start pre-connections.
 #[derive(Clone)]
 pub struct Preconnector {
     chain: Arc<DefaultConnector>,
-    pending: Arc<Mutex<Option<Pending>>>,
+    pending: Arc<Mutex<Vec<Pending>>>,
     held: Arc<Held>,
 }
 
-/// A connection being opened (or opened) for `origin`.
+/// A connection being opened (or opened) for `origin`, for the requests of `thread`.
 struct Pending {
+    /// The thread that started it: the activation's, whose requests alone may take it.
+    thread: ThreadId,
     /// The [`Preconnection`] guard it belongs to: an old guard never drops a newer one, and a
     /// guard gone takes its connection with it.
     owner: Weak<()>,
@@ -90,19 +99,15 @@ impl Handoff {
 /// connection if no request took it (a thread still opening it drops it when done).
 #[must_use = "the pre-connection is dropped with its guard"]
 pub struct Preconnection {
-    pending: Arc<Mutex<Option<Pending>>>,
+    pending: Arc<Mutex<Vec<Pending>>>,
     owner: Arc<()>,
 }
 
 impl Drop for Preconnection {
     fn drop(&mut self) {
         if let Ok(mut pending) = self.pending.lock() {
-            if pending
-                .as_ref()
-                .is_some_and(|p| p.owner.ptr_eq(&Arc::downgrade(&self.owner)))
-            {
-                *pending = None;
-            }
+            let mine = Arc::downgrade(&self.owner);
+            pending.retain(|p| !p.owner.ptr_eq(&mine));
             // Gone under the lock: a request that has it in hand cannot offer it again after this.
             self.owner = Arc::new(());
         }
@@ -113,7 +118,7 @@ impl Default for Preconnector {
     fn default() -> Self {
         Preconnector {
             chain: Arc::new(DefaultConnector::new()),
-            pending: Arc::new(Mutex::new(None)),
+            pending: Arc::new(Mutex::new(Vec::new())),
             held: Arc::default(),
         }
     }
@@ -169,39 +174,48 @@ impl Preconnector {
             return None;
         }
         let owner = Arc::new(());
+        let thread = std::thread::current().id();
         let pending = Pending {
+            thread,
             owner: Arc::downgrade(&owner),
             origin: key,
             started: Instant::now(),
             max_age: config.max_idle_age(),
             handoff,
         };
-        // One at a time: a newer one replaces (and drops) any other still on offer.
-        *self.pending.lock().ok()? = Some(pending);
+        // One per thread: a newer one replaces (and drops) any other this thread still has on
+        // offer; other threads' stay theirs.
+        let mut all = self.pending.lock().ok()?;
+        all.retain(|p| p.thread != thread);
+        all.push(pending);
+        drop(all);
         Some(Preconnection {
             pending: Arc::clone(&self.pending),
             owner,
         })
     }
 
-    /// The pending pre-connection, taken, if it is for the connection `details` asks for.
+    /// This thread's pending pre-connection, taken, if it is for the connection `details` asks
+    /// for. Another thread's is never taken: its own request is on its way to it.
     fn take_for(&self, details: &ConnectionDetails) -> Option<Pending> {
+        let origin = origin_of(details.uri)?;
+        let thread = std::thread::current().id();
         let mut pending = self.pending.lock().ok()?;
         // The request's configuration is the agent's but for timeouts (see `crate::http`), so
         // the same origin means the same connection, as ureq's pool sees it.
-        let matches = pending
-            .as_ref()
-            .is_some_and(|p| origin_of(details.uri).as_deref() == Some(p.origin.as_str()));
-        if matches { pending.take() } else { None }
+        let at = pending
+            .iter()
+            .position(|p| p.thread == thread && p.origin == origin)?;
+        Some(pending.swap_remove(at))
     }
 
-    /// Offers `taken` again, unless its guard is gone or another one has been started since.
+    /// Offers `taken` again, unless its guard is gone or its thread has started another since.
     fn put_back(&self, taken: Pending) {
         if let Ok(mut pending) = self.pending.lock()
-            && pending.is_none()
+            && !pending.iter().any(|p| p.thread == taken.thread)
             && taken.owner.strong_count() > 0
         {
-            *pending = Some(taken);
+            pending.push(taken);
         }
     }
 }
