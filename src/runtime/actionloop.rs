@@ -49,15 +49,9 @@ pub fn main(results: io::Result<File>) -> ExitCode {
     }
     let action = Action::from_env();
     let stdin = io::stdin().lock();
-    match serve(stdin, results, ack, |params, activation| {
+    super::exit_code(serve(stdin, results, ack, |params, activation| {
         action.handle(params, activation)
-    }) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ims-action: actionloop I/O error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    }))
 }
 
 /// The loop, over any reader and writer so that it can be tested on its own.

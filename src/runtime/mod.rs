@@ -36,6 +36,17 @@ pub fn run(args: Vec<OsString>, results_fd: impl FnOnce() -> std::io::Result<std
     }
 }
 
+/// The process's exit once an activation loop (either framing) ends: stdin closed is a clean end.
+fn exit_code(served: std::io::Result<()>) -> ExitCode {
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ims-action: actionloop I/O error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// Panics must not print their payload: it may quote a value (and so a secret). The activation
 /// boundary catches them; this hook only says where.
 pub fn install_panic_hook() {

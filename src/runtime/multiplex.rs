@@ -71,15 +71,13 @@ pub fn main(results: File, ack: bool) -> ExitCode {
     logging::per_thread_levels();
     let action = Action::from_env();
     let stdin = io::stdin().lock();
-    match serve(stdin, results, ack, max_in_flight(), |params, activation| {
-        action.handle(params, activation)
-    }) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ims-action: actionloop I/O error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    super::exit_code(serve(
+        stdin,
+        results,
+        ack,
+        max_in_flight(),
+        |params, activation| action.handle(params, activation),
+    ))
 }
 
 /// The loop, over any reader and writer so that it can be tested on its own. Returns when
