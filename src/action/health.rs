@@ -24,7 +24,7 @@ use crate::token::{AccessToken, CacheKey};
 
 use super::{Action, web};
 
-use crate::api::aem_content::environment_of;
+use crate::api::aem_environment::environment_of;
 use crate::api::{aem_quota, route};
 
 /// The request input that asks for a live check; a caller may always set it.

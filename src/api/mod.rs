@@ -3,6 +3,7 @@
 //! engine ([`exchange`]: the token, the Adobe gateway headers, the retry policy).
 
 pub mod aem_content;
+pub mod aem_environment;
 pub mod aem_quota;
 pub mod analytics;
 pub mod route;

@@ -19,7 +19,7 @@ use crate::http::{Budget, HttpClient, Method, Request, Response};
 use crate::params::{InputCheck, Kind, Params, json_type};
 use crate::token::AccessToken;
 
-use super::{ApiKey, Reply, aem_content};
+use super::{ApiKey, Reply, aem_environment};
 
 /// The sealed route table.
 pub const ROUTES_INPUT: &str = "API_ROUTES";
@@ -821,7 +821,7 @@ pub fn from_params(
             return None;
         }
     };
-    if let Some(client_id) = aem_content::pinned_client_id(params, creds, check) {
+    if let Some(client_id) = aem_environment::pinned_client_id(params, creds, check) {
         pin_to_environment(&table, &client_id, allow, check);
     }
     let name = check.required(ROUTE_INPUT, Kind::Id);
@@ -915,7 +915,7 @@ fn adobe_headers(
 /// With AEM service credentials configured, their token goes only to their own environment:
 /// every other `*.adobeaemcloud.com` host runs someone else's code.
 fn pin_to_environment(table: &Table, client_id: &str, allow: &AllowList, check: &mut InputCheck) {
-    let environment = aem_content::environment_of(client_id);
+    let environment = aem_environment::environment_of(client_id);
     for route in table.routes() {
         let host = route.base.host();
         let customer = host.ends_with(".adobeaemcloud.com") && host != "api.adobeaemcloud.com";
@@ -923,7 +923,7 @@ fn pin_to_environment(table: &Table, client_id: &str, allow: &AllowList, check: 
             continue;
         }
         let why = match environment {
-            Some((program, env)) if aem_content::is_environment_host(host, program, env) => continue,
+            Some((program, env)) if aem_environment::is_environment_host(host, program, env) => continue,
             Some((program, env)) => format!(
                 "host '{host}' is not of the AEM environment the service credentials belong to \
                  (author-p{program}-e{env}… or publish-p{program}-e{env}…)"

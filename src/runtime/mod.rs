@@ -11,6 +11,7 @@
 pub mod actionloop;
 pub mod config;
 pub mod dotenv;
+mod line;
 pub mod local;
 pub mod multiplex;
 pub mod oneshot;

@@ -23,7 +23,7 @@ use std::sync::{Condvar, Mutex};
 
 use serde_json::Value;
 
-use super::actionloop::{MAX_LINE, ReadLine, parse_activation, read_line};
+use super::line::{MAX_LINE, ReadLine, parse_activation, read_line};
 use crate::Action;
 use crate::action::result;
 use crate::activation::Activation;
