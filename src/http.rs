@@ -36,9 +36,11 @@ pub const MAX_BODY: u64 = 1024 * 1024;
 pub const MAX_IDLE_CONNECTIONS: usize = 200;
 /// Each connection's read and write buffers (twice over TLS: one pair below it, one above).
 /// ureq's default is 128 KiB each, written in full when the connection opens: 200 connections
-/// held 51 MiB. A response head must fit the read buffer and a request head the write buffer:
-/// Adobe's are a few KiB (a bearer token is about 2); bodies stream through.
-pub const CONNECTION_BUFFERS: (usize, usize) = (16 * 1024, 8 * 1024);
+/// held 51 MiB; 16 KiB in held 200 TLS activations at 31-33 MiB, 8 KiB at 29. A response head
+/// must fit the read buffer and a request head the write buffer: Adobe's are a few KiB (a bearer
+/// token is about 2), and the NGINX-based gateways in front of Adobe's APIs refuse upstream heads
+/// over their own 4-8 KiB buffers (`proxy_buffer_size`) anyway; bodies stream through.
+pub const CONNECTION_BUFFERS: (usize, usize) = (8 * 1024, 8 * 1024);
 
 /// The time one activation may spend on HTTP.
 #[derive(Debug, Clone)]
