@@ -167,10 +167,13 @@ impl SecretSet {
             let Some((head, whole)) = head_of(kind, value) else {
                 continue;
             };
+            // This value's forms are the last ones added.
             let repeated = self
                 .forms
                 .iter()
-                .any(|f| f.value == v && f.whole && whole && f.head == head);
+                .rev()
+                .take_while(|f| f.value == v)
+                .any(|f| f.whole && whole && f.head == head);
             if (whole && head.len() < MIN_SECRET_LEN) || repeated {
                 continue;
             }
@@ -403,30 +406,46 @@ fn fold_owned(mut text: String) -> String {
 /// were removed before the folded text's byte `i`.
 fn fold_with_shifts(text: &str) -> (std::borrow::Cow<'_, [u8]>, Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
-    let first = (0..bytes.len()).find(|&i| line_break(bytes.get(i..).unwrap_or(&[])) > 0);
-    let Some(first) = first else {
+    let Some((mut at, mut skip)) = next_break(bytes, 0) else {
         return (std::borrow::Cow::Borrowed(bytes), Vec::new());
     };
+    // Never more than the text: no reallocation leaves a copy of a secret behind.
     let mut out = Vec::with_capacity(bytes.len());
-    out.extend_from_slice(bytes.get(..first).unwrap_or(&[]));
     let mut shifts: Vec<(usize, usize)> = Vec::new();
     let mut removed = 0;
-    let mut i = first;
-    while let Some(&b) = bytes.get(i) {
-        let skip = line_break(bytes.get(i..).unwrap_or(&[]));
-        if skip == 0 {
-            out.push(b);
-            i += 1;
-            continue;
-        }
+    let mut cursor = 0;
+    loop {
+        out.extend_from_slice(bytes.get(cursor..at).unwrap_or(&[]));
         removed += skip;
-        i += skip;
+        cursor = at + skip;
         match shifts.last_mut() {
             Some(last) if last.0 == out.len() => last.1 = removed,
             _ => shifts.push((out.len(), removed)),
         }
+        match next_break(bytes, cursor) {
+            Some(next) => (at, skip) = next,
+            None => break,
+        }
     }
+    out.extend_from_slice(bytes.get(cursor..).unwrap_or(&[]));
     (std::borrow::Cow::Owned(out), shifts)
+}
+
+/// The first line break in `bytes` at or after `from`: where, and how long ([`line_break`]).
+/// Runs between the bytes a break starts with are copied whole, not looked at byte by byte:
+/// every value registered is folded, and a private key is kilobytes.
+fn next_break(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    loop {
+        i += bytes
+            .get(i..)?
+            .iter()
+            .position(|&b| matches!(b, b'\r' | b'\n' | b'\\'))?;
+        match line_break(bytes.get(i..).unwrap_or(&[])) {
+            0 => i += 1,
+            skip => return Some((i, skip)),
+        }
+    }
 }
 
 /// Maps positions in a folded text back to the text, for positions that only grow.
@@ -660,15 +679,17 @@ enum Keep {
 
 impl Keep {
     fn keeps(self, b: u8) -> bool {
-        let also: &[u8] = match self {
-            Keep::Unreserved => b"-._~",
-            Keep::UriComponent => b"-._~!'()*",
-            Keep::Path => b"-._~/",
-            Keep::Form => b"*-._",
-            Keep::Alphanumeric => b"",
-            Keep::Nothing => return false,
-        };
-        b.is_ascii_alphanumeric() || also.contains(&b)
+        match self {
+            Keep::Unreserved => b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'),
+            Keep::UriComponent => {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'\'' | b'(' | b')' | b'*')
+            }
+            Keep::Path => b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/'),
+            Keep::Form => b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'),
+            Keep::Alphanumeric => b.is_ascii_alphanumeric(),
+            Keep::Nothing => false,
+        }
     }
 }
 
@@ -679,20 +700,22 @@ fn escape(bytes: &[u8], keep: Keep, upper: bool) -> String {
     } else {
         b"0123456789abcdef"
     };
-    let hex = |nibble: u8| char::from(digits.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0'));
-    let mut out = String::with_capacity(bytes.len() * 3);
+    let hex = |nibble: u8| digits.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0');
+    // Bytes, not chars: every byte pushed is ASCII. Three per byte at most, so the buffer is
+    // never reallocated (no copy of a secret left behind).
+    let mut out = Vec::with_capacity(bytes.len() * 3);
     for &b in bytes {
         if keep.keeps(b) {
-            out.push(char::from(b));
+            out.push(b);
         } else if b == b' ' && matches!(keep, Keep::Form) {
-            out.push('+');
+            out.push(b'+');
         } else {
-            out.push('%');
+            out.push(b'%');
             out.push(hex(b >> 4));
             out.push(hex(b));
         }
     }
-    out
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
