@@ -158,7 +158,7 @@ const HEAD_LEN: usize = 32;
 
 impl SecretSet {
     fn insert(&mut self, value: &str) {
-        if fold(value).len() < MIN_SECRET_LEN || self.values.iter().any(|v| v == value) {
+        if !folds_to_at_least(value, MIN_SECRET_LEN) || self.values.iter().any(|v| v == value) {
             return;
         }
         let v = self.values.len();
@@ -392,6 +392,26 @@ fn fold(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(String::from_utf8_lossy(&folded).into_owned())
 }
 
+/// Whether [`fold`]`(text)` is at least `n` bytes long, looking no further than it must (a
+/// private key is kilobytes).
+fn folds_to_at_least(text: &str, n: usize) -> bool {
+    let bytes = text.as_bytes();
+    let (mut i, mut kept) = (0, 0);
+    while kept < n {
+        match bytes.get(i..) {
+            None | Some([]) => return false,
+            Some(rest) => match line_break(rest) {
+                0 => {
+                    kept += 1;
+                    i += 1;
+                }
+                skip => i += skip,
+            },
+        }
+    }
+    true
+}
+
 /// [`fold`], reusing `text` when it has no line break.
 fn fold_owned(mut text: String) -> String {
     let folded = match fold(&text) {
@@ -568,6 +588,13 @@ const KINDS: usize = 37;
 /// both cases; base64 and base64url at each of the three alignments. Every form of a prefix of
 /// `secret` is a prefix of the same form of `secret`.
 fn encoding(kind: usize, secret: &str) -> Option<String> {
+    encoding_upto(kind, secret, usize::MAX)
+}
+
+/// [`encoding`], but a percent-encoded form may stop once it is `limit` bytes long: it is
+/// then the start of the whole form (each byte is encoded on its own, in order). A head needs
+/// a few dozen bytes of a form that every-byte escaping twice makes five times the value.
+fn encoding_upto(kind: usize, secret: &str, limit: usize) -> Option<String> {
     match kind {
         0 => Some(secret.to_string()),
         1 => serde_json::to_string(secret).ok().map(|json| {
@@ -587,10 +614,15 @@ fn encoding(kind: usize, secret: &str) -> Option<String> {
                 7 => (Keep::Nothing, false),
                 _ => (Keep::Nothing, true),
             };
-            let once = escape(secret.as_bytes(), keep, upper);
+            let once = escape_upto(secret.as_bytes(), keep, upper, limit);
             match (kind - 2) % 3 {
                 0 => Some(once),
-                twice => Some(escape(once.as_bytes(), Keep::Unreserved, twice == 1)),
+                twice => {
+                    let mut once = once;
+                    let twice = escape_upto(once.as_bytes(), Keep::Unreserved, twice == 1, limit);
+                    once.zeroize();
+                    Some(twice)
+                }
             }
         }
         29 => Some(crate::hex::upper(secret.as_bytes())),
@@ -617,7 +649,9 @@ fn head_of(kind: usize, value: &str) -> Option<(Vec<u8>, bool)> {
         while !value.is_char_boundary(end) {
             end -= 1;
         }
-        let mut head = fold_owned(encoding(kind, value.get(..end)?)?).into_bytes();
+        // Not the whole form: only the head is kept, so a percent form may stop there.
+        let limit = if whole { usize::MAX } else { HEAD_LEN + 4 };
+        let mut head = fold_owned(encoding_upto(kind, value.get(..end)?, limit)?).into_bytes();
         if whole {
             return Some((head, true));
         }
@@ -694,7 +728,13 @@ impl Keep {
 }
 
 /// `bytes` percent-encoded, keeping what `keep` keeps, in upper- or lower-case hex.
+#[cfg(test)]
 fn escape(bytes: &[u8], keep: Keep, upper: bool) -> String {
+    escape_upto(bytes, keep, upper, usize::MAX)
+}
+
+/// [`escape`], stopped after the byte that makes it `limit` bytes long or more.
+fn escape_upto(bytes: &[u8], keep: Keep, upper: bool, limit: usize) -> String {
     let digits: &[u8; 16] = if upper {
         b"0123456789ABCDEF"
     } else {
@@ -703,8 +743,11 @@ fn escape(bytes: &[u8], keep: Keep, upper: bool) -> String {
     let hex = |nibble: u8| digits.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0');
     // Bytes, not chars: every byte pushed is ASCII. Three per byte at most, so the buffer is
     // never reallocated (no copy of a secret left behind).
-    let mut out = Vec::with_capacity(bytes.len() * 3);
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(3).min(limit.saturating_add(3)));
     for &b in bytes {
+        if out.len() >= limit {
+            break;
+        }
         if keep.keeps(b) {
             out.push(b);
         } else if b == b' ' && matches!(keep, Keep::Form) {
@@ -1144,5 +1187,40 @@ mod tests {
         drop(_scope);
         let _scope = Scope::begin();
         assert_eq!(scrub_text("first-secret-1"), "first-secret-1");
+    }
+
+    #[test]
+    fn a_head_is_the_start_of_the_whole_form_of_every_kind() {
+        // Heads are computed from a prefix of the value, percent forms stopped early: each must
+        // be exactly the start of the whole form (or all of it), whatever the value holds.
+        let every: String = (1u8..=127).map(char::from).collect();
+        let values = [
+            "k".repeat(41),
+            format!("{every}{every}"),
+            "é€😀\r\n-line\nbreak ".repeat(9),
+            format!("-----BEGIN KEY-----\r\n{}\r\n", "QUJD+/z=".repeat(40)),
+            "a b%2F~!*'()/ ".repeat(5),
+        ];
+        for value in &values {
+            for len in [8, 31, 32, 33, 40, 41, 47, 80, 81, value.len()] {
+                let mut end = len.min(value.len());
+                while !value.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let Some(v) = value.get(..end) else { continue };
+                for kind in 0..KINDS {
+                    let whole = fold(&encoding(kind, v).unwrap()).into_owned().into_bytes();
+                    let Some((head, is_whole)) = head_of(kind, v) else {
+                        panic!("no head for kind {kind}");
+                    };
+                    if is_whole {
+                        assert_eq!(head, whole, "kind {kind}, {v:?}");
+                    } else {
+                        assert_eq!(head.len(), HEAD_LEN, "kind {kind}, {v:?}");
+                        assert_eq!(&head[..], &whole[..HEAD_LEN], "kind {kind}, {v:?}");
+                    }
+                }
+            }
+        }
     }
 }
