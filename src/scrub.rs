@@ -158,7 +158,7 @@ const HEAD_LEN: usize = 32;
 
 impl SecretSet {
     fn insert(&mut self, value: &str) {
-        if fold(value).len() < MIN_SECRET_LEN || self.values.iter().any(|v| v == value) {
+        if !folds_to_at_least(value, MIN_SECRET_LEN) || self.values.iter().any(|v| v == value) {
             return;
         }
         let v = self.values.len();
@@ -167,10 +167,13 @@ impl SecretSet {
             let Some((head, whole)) = head_of(kind, value) else {
                 continue;
             };
+            // This value's forms are the last ones added.
             let repeated = self
                 .forms
                 .iter()
-                .any(|f| f.value == v && f.whole && whole && f.head == head);
+                .rev()
+                .take_while(|f| f.value == v)
+                .any(|f| f.whole && whole && f.head == head);
             if (whole && head.len() < MIN_SECRET_LEN) || repeated {
                 continue;
             }
@@ -389,6 +392,26 @@ fn fold(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(String::from_utf8_lossy(&folded).into_owned())
 }
 
+/// Whether [`fold`]`(text)` is at least `n` bytes long, looking no further than it must (a
+/// private key is kilobytes).
+fn folds_to_at_least(text: &str, n: usize) -> bool {
+    let bytes = text.as_bytes();
+    let (mut i, mut kept) = (0, 0);
+    while kept < n {
+        match bytes.get(i..) {
+            None | Some([]) => return false,
+            Some(rest) => match line_break(rest) {
+                0 => {
+                    kept += 1;
+                    i += 1;
+                }
+                skip => i += skip,
+            },
+        }
+    }
+    true
+}
+
 /// [`fold`], reusing `text` when it has no line break.
 fn fold_owned(mut text: String) -> String {
     let folded = match fold(&text) {
@@ -403,30 +426,46 @@ fn fold_owned(mut text: String) -> String {
 /// were removed before the folded text's byte `i`.
 fn fold_with_shifts(text: &str) -> (std::borrow::Cow<'_, [u8]>, Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
-    let first = (0..bytes.len()).find(|&i| line_break(bytes.get(i..).unwrap_or(&[])) > 0);
-    let Some(first) = first else {
+    let Some((mut at, mut skip)) = next_break(bytes, 0) else {
         return (std::borrow::Cow::Borrowed(bytes), Vec::new());
     };
+    // Never more than the text: no reallocation leaves a copy of a secret behind.
     let mut out = Vec::with_capacity(bytes.len());
-    out.extend_from_slice(bytes.get(..first).unwrap_or(&[]));
     let mut shifts: Vec<(usize, usize)> = Vec::new();
     let mut removed = 0;
-    let mut i = first;
-    while let Some(&b) = bytes.get(i) {
-        let skip = line_break(bytes.get(i..).unwrap_or(&[]));
-        if skip == 0 {
-            out.push(b);
-            i += 1;
-            continue;
-        }
+    let mut cursor = 0;
+    loop {
+        out.extend_from_slice(bytes.get(cursor..at).unwrap_or(&[]));
         removed += skip;
-        i += skip;
+        cursor = at + skip;
         match shifts.last_mut() {
             Some(last) if last.0 == out.len() => last.1 = removed,
             _ => shifts.push((out.len(), removed)),
         }
+        match next_break(bytes, cursor) {
+            Some(next) => (at, skip) = next,
+            None => break,
+        }
     }
+    out.extend_from_slice(bytes.get(cursor..).unwrap_or(&[]));
     (std::borrow::Cow::Owned(out), shifts)
+}
+
+/// The first line break in `bytes` at or after `from`: where, and how long ([`line_break`]).
+/// Runs between the bytes a break starts with are copied whole, not looked at byte by byte:
+/// every value registered is folded, and a private key is kilobytes.
+fn next_break(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    loop {
+        i += bytes
+            .get(i..)?
+            .iter()
+            .position(|&b| matches!(b, b'\r' | b'\n' | b'\\'))?;
+        match line_break(bytes.get(i..).unwrap_or(&[])) {
+            0 => i += 1,
+            skip => return Some((i, skip)),
+        }
+    }
 }
 
 /// Maps positions in a folded text back to the text, for positions that only grow.
@@ -549,6 +588,13 @@ const KINDS: usize = 37;
 /// both cases; base64 and base64url at each of the three alignments. Every form of a prefix of
 /// `secret` is a prefix of the same form of `secret`.
 fn encoding(kind: usize, secret: &str) -> Option<String> {
+    encoding_upto(kind, secret, usize::MAX)
+}
+
+/// [`encoding`], but a percent-encoded form may stop once it is `limit` bytes long: it is
+/// then the start of the whole form (each byte is encoded on its own, in order). A head needs
+/// a few dozen bytes of a form that every-byte escaping twice makes five times the value.
+fn encoding_upto(kind: usize, secret: &str, limit: usize) -> Option<String> {
     match kind {
         0 => Some(secret.to_string()),
         1 => serde_json::to_string(secret).ok().map(|json| {
@@ -568,10 +614,15 @@ fn encoding(kind: usize, secret: &str) -> Option<String> {
                 7 => (Keep::Nothing, false),
                 _ => (Keep::Nothing, true),
             };
-            let once = escape(secret.as_bytes(), keep, upper);
+            let once = escape_upto(secret.as_bytes(), keep, upper, limit);
             match (kind - 2) % 3 {
                 0 => Some(once),
-                twice => Some(escape(once.as_bytes(), Keep::Unreserved, twice == 1)),
+                twice => {
+                    let mut once = once;
+                    let twice = escape_upto(once.as_bytes(), Keep::Unreserved, twice == 1, limit);
+                    once.zeroize();
+                    Some(twice)
+                }
             }
         }
         29 => Some(crate::hex::upper(secret.as_bytes())),
@@ -598,7 +649,9 @@ fn head_of(kind: usize, value: &str) -> Option<(Vec<u8>, bool)> {
         while !value.is_char_boundary(end) {
             end -= 1;
         }
-        let mut head = fold_owned(encoding(kind, value.get(..end)?)?).into_bytes();
+        // Not the whole form: only the head is kept, so a percent form may stop there.
+        let limit = if whole { usize::MAX } else { HEAD_LEN + 4 };
+        let mut head = fold_owned(encoding_upto(kind, value.get(..end)?, limit)?).into_bytes();
         if whole {
             return Some((head, true));
         }
@@ -660,39 +713,52 @@ enum Keep {
 
 impl Keep {
     fn keeps(self, b: u8) -> bool {
-        let also: &[u8] = match self {
-            Keep::Unreserved => b"-._~",
-            Keep::UriComponent => b"-._~!'()*",
-            Keep::Path => b"-._~/",
-            Keep::Form => b"*-._",
-            Keep::Alphanumeric => b"",
-            Keep::Nothing => return false,
-        };
-        b.is_ascii_alphanumeric() || also.contains(&b)
+        match self {
+            Keep::Unreserved => b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'),
+            Keep::UriComponent => {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'\'' | b'(' | b')' | b'*')
+            }
+            Keep::Path => b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/'),
+            Keep::Form => b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'),
+            Keep::Alphanumeric => b.is_ascii_alphanumeric(),
+            Keep::Nothing => false,
+        }
     }
 }
 
 /// `bytes` percent-encoded, keeping what `keep` keeps, in upper- or lower-case hex.
+#[cfg(test)]
 fn escape(bytes: &[u8], keep: Keep, upper: bool) -> String {
+    escape_upto(bytes, keep, upper, usize::MAX)
+}
+
+/// [`escape`], stopped after the byte that makes it `limit` bytes long or more.
+fn escape_upto(bytes: &[u8], keep: Keep, upper: bool, limit: usize) -> String {
     let digits: &[u8; 16] = if upper {
         b"0123456789ABCDEF"
     } else {
         b"0123456789abcdef"
     };
-    let hex = |nibble: u8| char::from(digits.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0'));
-    let mut out = String::with_capacity(bytes.len() * 3);
+    let hex = |nibble: u8| digits.get(usize::from(nibble & 0x0f)).copied().unwrap_or(b'0');
+    // Bytes, not chars: every byte pushed is ASCII. Three per byte at most, so the buffer is
+    // never reallocated (no copy of a secret left behind).
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(3).min(limit.saturating_add(3)));
     for &b in bytes {
+        if out.len() >= limit {
+            break;
+        }
         if keep.keeps(b) {
-            out.push(char::from(b));
+            out.push(b);
         } else if b == b' ' && matches!(keep, Keep::Form) {
-            out.push('+');
+            out.push(b'+');
         } else {
-            out.push('%');
+            out.push(b'%');
             out.push(hex(b >> 4));
             out.push(hex(b));
         }
     }
-    out
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -1121,5 +1187,40 @@ mod tests {
         drop(_scope);
         let _scope = Scope::begin();
         assert_eq!(scrub_text("first-secret-1"), "first-secret-1");
+    }
+
+    #[test]
+    fn a_head_is_the_start_of_the_whole_form_of_every_kind() {
+        // Heads are computed from a prefix of the value, percent forms stopped early: each must
+        // be exactly the start of the whole form (or all of it), whatever the value holds.
+        let every: String = (1u8..=127).map(char::from).collect();
+        let values = [
+            "k".repeat(41),
+            format!("{every}{every}"),
+            "é€😀\r\n-line\nbreak ".repeat(9),
+            format!("-----BEGIN KEY-----\r\n{}\r\n", "QUJD+/z=".repeat(40)),
+            "a b%2F~!*'()/ ".repeat(5),
+        ];
+        for value in &values {
+            for len in [8, 31, 32, 33, 40, 41, 47, 80, 81, value.len()] {
+                let mut end = len.min(value.len());
+                while !value.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let Some(v) = value.get(..end) else { continue };
+                for kind in 0..KINDS {
+                    let whole = fold(&encoding(kind, v).unwrap()).into_owned().into_bytes();
+                    let Some((head, is_whole)) = head_of(kind, v) else {
+                        panic!("no head for kind {kind}");
+                    };
+                    if is_whole {
+                        assert_eq!(head, whole, "kind {kind}, {v:?}");
+                    } else {
+                        assert_eq!(head.len(), HEAD_LEN, "kind {kind}, {v:?}");
+                        assert_eq!(&head[..], &whole[..HEAD_LEN], "kind {kind}, {v:?}");
+                    }
+                }
+            }
+        }
     }
 }
