@@ -104,7 +104,9 @@ pub fn decide(attempt: &Attempt) -> Decision {
     match attempt.status {
         Some(429) => {
             let (wait, computed) = match attempt.retry_after {
-                Some(wait) => (wait, None),
+                // `Retry-After: 0` (or a date past) is no licence to ask again at once: the
+                // API's window still holds.
+                Some(wait) => (wait.max(throttle_step(attempt.service)), None),
                 None => {
                     let wait = throttle_wait(attempt.service, attempt.number, attempt.random);
                     (wait, Some(whole_seconds(wait)))
@@ -274,6 +276,8 @@ mod tests {
             ..first(Some(429), Some(left))
         };
         assert_eq!(decide(&with(2, 5_000)), Decision::Retry(ms(2_000)));
+        // `Retry-After: 0` waits the API's window all the same.
+        assert_eq!(decide(&with(0, 5_000)), Decision::Retry(ms(1_000)));
         assert_eq!(
             decide(&with(120, 5_000)),
             Decision::Answer {

@@ -262,6 +262,17 @@ impl Route {
                 extra.escape_debug()
             )));
         }
+        // A name fixed in the url's query cannot also be a caller's: `?limit=10&limit=<theirs>`
+        // lets many servers take the last.
+        let fixed = fixed_query
+            .as_deref()
+            .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| query.contains_key(k.as_ref())));
+        if let Some((fixed, _)) = fixed {
+            return Err(bad(format!(
+                "'{}' is fixed in its url's query and cannot also be in \"query\"",
+                fixed.escape_debug()
+            )));
+        }
         if let Some(both) = query.keys().find(|k| params.contains_key(*k)) {
             return Err(bad(format!(
                 "'{}' is both a placeholder and a query parameter",
@@ -460,7 +471,13 @@ impl Pattern {
         if source.len() > MAX_PATTERN {
             return Err(format!("is longer than {MAX_PATTERN} bytes"));
         }
-        // \A and \z outside the caller's pattern: a flag or alternation inside cannot unanchor it.
+        // The pattern must stand on its own first: `a)|(?:.*` would otherwise close the group
+        // and unanchor the wrapped regex. Then \A and \z outside it: a flag or alternation
+        // inside cannot unanchor it.
+        regex_lite::RegexBuilder::new(source)
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .build()
+            .map_err(|e| format!("is not a valid regex: {}", first_line(&e.to_string())))?;
         let regex = regex_lite::RegexBuilder::new(&format!(r"\A(?:{source})\z"))
             .size_limit(PATTERN_SIZE_LIMIT)
             .build()
@@ -573,6 +590,13 @@ fn fixed_headers(v: Option<&Value>) -> Result<Vec<(String, String)>, String> {
         if value.len() > MAX_VALUE || value.chars().any(|c| c.is_control() && c != '\t') {
             return Err(format!(
                 "\"headers\".{lower} must be at most {MAX_VALUE} bytes without line breaks or control characters"
+            ));
+        }
+        // `Accept` and `accept` are two JSON keys but one header: sent twice, which wins is the
+        // server's guess.
+        if out.iter().any(|(n, _)| *n == lower) {
+            return Err(format!(
+                "\"headers\" names '{lower}' twice (header names ignore case)"
             ));
         }
         out.push((lower, value.clone()));
@@ -1081,6 +1105,21 @@ mod tests {
             (
                 json!({"url": "https://mc.adobe.io/x", "bdy": true}),
                 "unknown field 'bdy'",
+            ),
+            // A pattern that would close the anchoring group and admit anything.
+            (
+                json!({"url": "https://mc.adobe.io/x", "query": {"a": "a)|(?:.*"}}),
+                "regex",
+            ),
+            // One header twice, in two cases.
+            (
+                json!({"url": "https://mc.adobe.io/x", "headers": {"Accept": "a", "accept": "b"}}),
+                "twice",
+            ),
+            // A fixed query name a caller could send again.
+            (
+                json!({"url": "https://mc.adobe.io/x?limit=10", "query": {"limit": "[0-9]+"}}),
+                "fixed in its url's query",
             ),
         ] {
             let e = table(json!({ "r1": spec })).unwrap_err();
