@@ -24,7 +24,7 @@
 //! proxy handling to itself.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,8 @@ struct Handoff {
 
 impl Handoff {
     fn put(&self, opened: Opened) {
-        if let Ok(mut slot) = self.opened.lock() {
+        {
+            let mut slot = lock(&self.opened);
             *slot = Some(opened);
             self.ready.notify_all();
         }
@@ -89,8 +90,11 @@ impl Handoff {
 
     /// What the thread opened, waiting at most `limit` for it; `None` if it is not done by then.
     fn take(&self, limit: Duration) -> Option<Opened> {
-        let slot = self.opened.lock().ok()?;
-        let (mut slot, _) = self.ready.wait_timeout_while(slot, limit, |s| s.is_none()).ok()?;
+        let slot = lock(&self.opened);
+        let (mut slot, _) = self
+            .ready
+            .wait_timeout_while(slot, limit, |s| s.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
         slot.take()
     }
 }
@@ -105,7 +109,8 @@ pub struct Preconnection {
 
 impl Drop for Preconnection {
     fn drop(&mut self) {
-        if let Ok(mut pending) = self.pending.lock() {
+        {
+            let mut pending = lock(&self.pending);
             let mine = Arc::downgrade(&self.owner);
             pending.retain(|p| !p.owner.ptr_eq(&mine));
             // Gone under the lock: a request that has it in hand cannot offer it again after this.
@@ -185,7 +190,7 @@ impl Preconnector {
         };
         // One per thread: a newer one replaces (and drops) any other this thread still has on
         // offer; other threads' stay theirs.
-        let mut all = self.pending.lock().ok()?;
+        let mut all = lock(&self.pending);
         all.retain(|p| p.thread != thread);
         all.push(pending);
         drop(all);
@@ -200,7 +205,7 @@ impl Preconnector {
     fn take_for(&self, details: &ConnectionDetails) -> Option<Pending> {
         let origin = origin_of(details.uri)?;
         let thread = std::thread::current().id();
-        let mut pending = self.pending.lock().ok()?;
+        let mut pending = lock(&self.pending);
         // The request's configuration is the agent's but for timeouts (see `crate::http`), so
         // the same origin means the same connection, as ureq's pool sees it.
         let at = pending
@@ -211,10 +216,8 @@ impl Preconnector {
 
     /// Offers `taken` again, unless its guard is gone or its thread has started another since.
     fn put_back(&self, taken: Pending) {
-        if let Ok(mut pending) = self.pending.lock()
-            && !pending.iter().any(|p| p.thread == taken.thread)
-            && taken.owner.strong_count() > 0
-        {
+        let mut pending = lock(&self.pending);
+        if !pending.iter().any(|p| p.thread == taken.thread) && taken.owner.strong_count() > 0 {
             pending.push(taken);
         }
     }
@@ -342,4 +345,11 @@ fn open(
     chain
         .connect(&details, None)?
         .ok_or(ureq::Error::ConnectionFailed)
+}
+
+/// The guarded value even after a panic elsewhere: what these locks guard is whole after every
+/// step, so poisoning is only a flag, and a caught panic in one activation must not switch the
+/// part off for every later one.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -38,9 +38,11 @@ pub const MAX_IN_FLIGHT_ENV: &str = "IMS_ACTION_MAX_IN_FLIGHT";
 /// most one container is sent at once (and the idle connections the HTTP pool keeps per host).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = crate::http::MAX_IDLE_CONNECTIONS;
 /// The stack of an activation's thread. Measured with 200 at once over TLS (tests/crowd.rs):
-/// each touches 50 to 70 KiB in a release build, about 160 KiB in a debug one; untouched pages
-/// cost no memory, and an overflow would abort the process.
-pub const STACK_SIZE: usize = 256 * 1024;
+/// each touches 50 to 70 KiB in a release build, about 160 KiB in a debug one. Untouched pages
+/// cost no memory, and an overflow would abort the process with every activation in flight, so
+/// the margin is wide: paths not measured (a deep upstream body scrubbed, an odd certificate
+/// chain) have room.
+pub const STACK_SIZE: usize = 512 * 1024;
 /// The longest id accepted (the launcher sends decimal counters).
 const MAX_ID: usize = 32;
 

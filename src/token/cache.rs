@@ -14,7 +14,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -70,7 +70,8 @@ struct Flight {
 
 impl Flight {
     fn land(&self, outcome: Result<AccessToken, Error>) {
-        if let Ok(mut slot) = self.outcome.lock() {
+        {
+            let mut slot = lock(&self.outcome);
             slot.get_or_insert(outcome);
         }
         self.landed.notify_all();
@@ -78,7 +79,7 @@ impl Flight {
 
     /// The outcome once landed; `None` when `budget` runs out first.
     fn wait(&self, budget: &Budget) -> Option<Result<AccessToken, Error>> {
-        let mut slot = self.outcome.lock().ok()?;
+        let mut slot = lock(&self.outcome);
         loop {
             if let Some(outcome) = slot.as_ref() {
                 return Some(outcome.clone());
@@ -90,7 +91,11 @@ impl Flight {
                 Some(left) => left.min(Duration::from_secs(1)),
                 None => Duration::from_secs(1),
             };
-            slot = self.landed.wait_timeout(slot, wait).ok()?.0;
+            slot = self
+                .landed
+                .wait_timeout(slot, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 }
@@ -108,10 +113,10 @@ impl Drop for Lead<'_> {
         self.flight.land(Err(Error::Internal(
             "the token request this activation waited for failed unexpectedly".into(),
         )));
-        if let Ok(mut flights) = self.flights.lock()
-            && flights
-                .get(&self.key)
-                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        let mut flights = lock(self.flights);
+        if flights
+            .get(&self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
         {
             flights.remove(&self.key);
         }
@@ -144,7 +149,7 @@ impl TokenCache {
 
     /// A fresh token for `key` at `now_ms`, if one is cached.
     pub fn get(&self, key: &CacheKey, now_ms: u64) -> Option<AccessToken> {
-        if let Some(t) = self.memory.lock().ok()?.get(key).filter(|t| t.is_fresh(now_ms)) {
+        if let Some(t) = lock(&self.memory).get(key).filter(|t| t.is_fresh(now_ms)) {
             return Some(t.clone());
         }
         let dir = self.dir.as_ref()?;
@@ -152,7 +157,8 @@ impl TokenCache {
         if !token.is_fresh(now_ms) {
             return None;
         }
-        if let Ok(mut m) = self.memory.lock() {
+        {
+            let mut m = lock(&self.memory);
             m.insert(key.clone(), token.clone());
         }
         Some(token)
@@ -163,7 +169,7 @@ impl TokenCache {
     /// promotes a file entry into memory (a look must not change what it looks at).
     pub fn peek(&self, key: &CacheKey, now_ms: u64) -> Option<TokenTimes> {
         let fresh = |t: &AccessToken| t.is_fresh(now_ms).then(|| TokenTimes::of(t));
-        if let Some(times) = self.memory.lock().ok()?.get(key).and_then(fresh) {
+        if let Some(times) = lock(&self.memory).get(key).and_then(fresh) {
             return Some(times);
         }
         let dir = self.dir.as_ref()?;
@@ -172,7 +178,8 @@ impl TokenCache {
 
     /// Stores a token just fetched.
     pub fn put(&self, key: &CacheKey, token: &AccessToken) {
-        if let Ok(mut m) = self.memory.lock() {
+        {
+            let mut m = lock(&self.memory);
             // Expired entries go when a new one comes in; a process serves few credentials.
             let now = token.obtained_at_ms;
             m.retain(|_, t| t.expires_at_ms > now);
@@ -205,9 +212,7 @@ impl TokenCache {
     ) -> Result<AccessToken, Error> {
         let mut fetch = Some(fetch);
         loop {
-            let Ok(mut flights) = self.flights.lock() else {
-                break;
-            };
+            let mut flights = lock(&self.flights);
             let joined = flights.get(key).cloned();
             let Some(flight) = joined else {
                 let flight = Arc::new(Flight::default());
@@ -244,15 +249,12 @@ impl TokenCache {
                 }
             }
         }
-        match fetch.take() {
-            Some(f) => f(),
-            None => Err(Error::Internal("a token fetch ran twice".into())),
-        }
     }
 
     /// Drops a token (the API refused it).
     pub fn remove(&self, key: &CacheKey) {
-        if let Ok(mut m) = self.memory.lock() {
+        {
+            let mut m = lock(&self.memory);
             m.remove(key);
         }
         if let Some(dir) = &self.dir {
@@ -351,6 +353,13 @@ fn write_file(dir: &Path, key: &CacheKey, token: &AccessToken) -> std::io::Resul
         return Err(e);
     }
     Ok(())
+}
+
+/// The guarded value even after a panic elsewhere: what these locks guard is whole after every
+/// step, so poisoning is only a flag, and a caught panic in one activation must not switch the
+/// part off for every later one.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
