@@ -146,6 +146,9 @@ pub struct Request<'a> {
     /// [`Method::is_idempotent`] for an API call; a POST only when its API says so (asking IMS
     /// for a token twice is harmless). A 429 is retried either way ([`crate::retry`]).
     pub retryable: bool,
+    /// The most body bytes read, when less than [`MAX_BODY`] is all an answer may hold (a token
+    /// store's entry): a larger one is refused before it is read whole.
+    pub max_body: Option<u64>,
     /// A short name of the call for logs (never the URL's query, never a header).
     pub what: &'a str,
 }
@@ -374,16 +377,17 @@ impl HttpClient {
                 reason: "a redirect, which the action does not follow (check the base URL)".into(),
             }));
         }
+        let limit = req.max_body.unwrap_or(MAX_BODY);
         let body = resp
             .body_mut()
             .with_config()
-            .limit(MAX_BODY)
+            .limit(limit)
             .read_to_vec()
             .map_err(|e| match e {
                 ureq::Error::BodyExceedsLimit(_) => Failure::Final(Error::BadUpstreamResponse {
                     service,
                     status,
-                    reason: format!("upstream response too large (more than {MAX_BODY} bytes)"),
+                    reason: format!("upstream response too large (more than {limit} bytes)"),
                 }),
                 other => classify(service, other, timeout),
             })?;

@@ -220,6 +220,7 @@ fn a_server_error_on_an_analytics_get_is_retried() {
         ],
         body: None,
         retryable: Method::Get.is_idempotent(),
+        max_body: None,
         what: "discovery",
     };
     w.emu.inject_fault("/discovery", server_error(500), 1);

@@ -1017,6 +1017,7 @@ impl RouteCall {
                 )
             }),
             retryable: route.retryable,
+            max_body: None,
             what: &route.name,
         };
         super::exchange(http, budget, token, creds, request, &self.api_key)

@@ -41,6 +41,7 @@ pub fn request_token(
             body: Some(("application/x-www-form-urlencoded".into(), form.into_bytes())),
             // Asking for a token twice is harmless.
             retryable: true,
+            max_body: None,
             what,
         },
         budget,

@@ -19,8 +19,9 @@
 //! store that loses writes: a failure (the cool-off), not a claim of someone else's to wait on.
 //!
 //! Every answer is bounded as a whole: in time by the operation's slice of the budget (the HTTP
-//! client's timeout covers connecting, TLS, headers and body), in size by the HTTP client's
-//! body limit and then by [`MAX_SEALED`] (a larger value is not ours). 5xx answers are retried
+//! client's timeout covers connecting, TLS, headers and body), in size by [`MAX_SEALED`], the
+//! body limit the client reads State's answers with (a larger value is not ours: it is refused
+//! before it is read whole, not after a megabyte). 5xx answers are retried
 //! within the same time, as `aio-lib-state` does (three retries, exponential backoff).
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
@@ -112,6 +113,7 @@ impl StateStore {
             // GET, PUT and DELETE of one key are idempotent, but the loop below retries a 5xx
             // itself within the store's allowance: the client's retries on top would multiply them.
             retryable: false,
+            max_body: Some(MAX_SEALED as u64),
             what: match method {
                 Method::Get => "get",
                 Method::Put => "put",
