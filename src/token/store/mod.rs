@@ -98,6 +98,10 @@ struct Shared {
     /// `redis://host:port/db` or `adobe-state:<region>` (never a password).
     describe: String,
     needs_auth: bool,
+    /// What this store's setting holds that is secret (a Redis URL with a password, and the
+    /// password): registered with every activation that uses the store, not only with the one
+    /// that parsed the setting.
+    secrets: Vec<Secret>,
     /// Until when (Unix ms on the activations' clock) the store is left alone; 0: in use.
     /// An atomic, not a lock: nothing can leave it poisoned.
     down_until_ms: AtomicU64,
@@ -208,6 +212,9 @@ impl SharedStores {
     ) -> Option<Session<'a>> {
         let setting = setting.map(str::trim).filter(|s| !s.is_empty())?;
         let shared = self.shared(setting)?;
+        for secret in &shared.secrets {
+            crate::scrub::register(secret.expose());
+        }
         let auth = if shared.needs_auth {
             match activation.namespace_and_key() {
                 Some(auth) => Some(auth),
@@ -250,7 +257,8 @@ impl SharedStores {
         if let Some(shared) = find(&registry()) {
             return Some(shared);
         }
-        let made = setting::parse(setting).and_then(|parsed| self.make(parsed).map_err(str::to_string));
+        let made =
+            setting::parse(setting).and_then(|parsed| self.make(setting, parsed).map_err(str::to_string));
         let shared = match made {
             Ok(Some(shared)) => Arc::new(shared),
             Ok(None) => return None,
@@ -274,10 +282,15 @@ impl SharedStores {
         Some(shared)
     }
 
-    fn make(&self, setting: Setting) -> Result<Option<Shared>, &'static str> {
+    fn make(&self, text: &str, setting: Setting) -> Result<Option<Shared>, &'static str> {
+        let mut secrets = Vec::new();
         let (backend, kind, describe, needs_auth): (Box<dyn Backend>, _, String, bool) = match setting {
             Setting::Local => return Ok(None),
             Setting::Redis(url) => {
+                if let Some(password) = &url.password {
+                    secrets.push(Secret::private(text));
+                    secrets.push(Secret::private(password.expose()));
+                }
                 let backend = Box::new(redis::RedisStore::new(&url)?);
                 (backend, "redis", url.display(), false)
             }
@@ -297,6 +310,7 @@ impl SharedStores {
             kind,
             describe,
             needs_auth,
+            secrets,
             down_until_ms: AtomicU64::new(0),
             warned: AtomicBool::new(false),
         }))
@@ -520,6 +534,31 @@ impl Session<'_> {
         if env.open(&stored).is_ok_and(|t| t.token == refused.token) {
             let _ = self.op(None, false, |b, c| b.delete_if(&env.name, &stored, c));
             log::debug!("token store {}: refused token removed", self.shared.describe);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Clock;
+
+    #[test]
+    fn a_redis_password_is_scrubbed_in_every_activation_not_only_the_first() {
+        let stores = SharedStores::default();
+        let http = HttpClient::offline();
+        let activation = Activation::default();
+        let budget = Budget::new(&activation, Duration::from_secs(1), &Clock::held(1_000));
+        let setting = "redis://user:s3cret-Passw0rd@127.0.0.1:1/0";
+        for n in 0..3 {
+            let _scope = crate::scrub::Scope::begin();
+            assert!(
+                stores
+                    .session(Some(setting), &activation, &budget, &http)
+                    .is_some()
+            );
+            let text = crate::scrub::scrub_text(&format!("{setting} and s3cret-Passw0rd"));
+            assert!(!text.contains("s3cret-Passw0rd"), "activation {n}: {text}");
         }
     }
 }
