@@ -252,12 +252,16 @@ impl SecretSet {
             if self.automaton.is_none() {
                 self.automaton = build_automaton(&self.keys);
             }
-            let automaton = self.automaton.as_ref()?;
-            self.spans(&folded, |at| {
-                automaton
-                    .find(Input::new(&*folded).range(at..))
-                    .map(|m| (m.start(), m.pattern().as_usize()))
-            })
+            match self.automaton.as_ref() {
+                Some(automaton) => self.spans(&folded, |at| {
+                    automaton
+                        .find(Input::new(&*folded).range(at..))
+                        .map(|m| (m.start(), m.pattern().as_usize()))
+                }),
+                // An automaton that could not be built is no licence to send the text out
+                // unmasked: the direct search finds the same spans, only slower.
+                None => self.spans(&folded, |at| self.direct_hit(&folded, at)),
+            }
         };
         if spans.is_empty() {
             return None;
