@@ -20,6 +20,7 @@ use ring::hkdf::{HKDF_SHA256, Salt};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::secret::Secret;
 use crate::token::{AccessToken, CacheKey};
@@ -65,19 +66,23 @@ impl Envelope {
     pub fn seal(&self, token: &AccessToken) -> Option<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).ok()?;
-        let mut data = json!({
+        // The plaintext holds the token: zeroed when dropped, with room for the tag reserved so
+        // that appending it leaves no copy behind in freed memory.
+        let plain = json!({
             "access_token": token.token.expose(),
             "token_type": token.token_type,
             "obtained_at_ms": token.obtained_at_ms,
             "expires_at_ms": token.expires_at_ms,
         })
-        .to_string()
-        .into_bytes();
+        .to_string();
+        let mut data = Zeroizing::new(Vec::with_capacity(plain.len() + AES_256_GCM.tag_len()));
+        data.extend_from_slice(plain.as_bytes());
+        drop(Zeroizing::new(plain));
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(self.aad()),
-                &mut data,
+                &mut *data,
             )
             .ok()?;
         let mut raw = nonce.to_vec();
@@ -99,9 +104,12 @@ impl Envelope {
         let body = stored
             .strip_prefix(format!("{VERSION}.").as_bytes())
             .ok_or(OpenError::Format)?;
-        let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| OpenError::Format)?;
+        // Opened in place: the plaintext (the token) is zeroed with the buffer.
+        let mut raw = Zeroizing::new(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(body)
+                .map_err(|_| OpenError::Format)?,
+        );
         if raw.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return Err(OpenError::Format);
         }
