@@ -37,6 +37,7 @@ pub mod logging;
 pub mod params;
 pub mod pem;
 pub mod preconnect;
+pub mod regular_file;
 pub mod resolver;
 pub mod retry;
 pub mod scrub;

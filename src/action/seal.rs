@@ -14,7 +14,6 @@
 //! holding the namespace's key, who could replace the action anyway, and is trusted.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -24,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::params::is_given;
+use crate::regular_file::{self, ReadError};
 
 /// The seal's file name, next to the binary in every artifact.
 pub const SEAL_FILE: &str = "ims-action.seal.json";
@@ -114,19 +114,11 @@ impl Sealing {
 /// The seal file's text: a regular file (checked again once open, in case the path was
 /// swapped), at most [`MAX_SEAL_BYTES`].
 fn read_bounded(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    match file.metadata() {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => return Err("is not a regular file".into()),
-        Err(e) => return Err(format!("cannot be read: {e}")),
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_SEAL_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    if bytes.len() as u64 > MAX_SEAL_BYTES {
-        return Err("is too large".into());
-    }
+    let bytes = regular_file::read(path, MAX_SEAL_BYTES).map_err(|e| match e {
+        ReadError::NotRegular => "is not a regular file".to_string(),
+        ReadError::TooLarge => "is too large".to_string(),
+        ReadError::Io(e) => format!("cannot be read: {e}"),
+    })?;
     String::from_utf8(bytes).map_err(|_| "is damaged: not UTF-8".into())
 }
 

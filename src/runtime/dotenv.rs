@@ -21,8 +21,9 @@
 #![deny(clippy::indexing_slicing, clippy::string_slice)]
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
+
+use crate::regular_file::{self, ReadError};
 
 /// The largest `.env` file read: a deployment's variables fit in far less.
 pub const MAX_DOTENV_BYTES: u64 = 1024 * 1024;
@@ -31,23 +32,11 @@ pub const MAX_DOTENV_BYTES: u64 = 1024 * 1024;
 /// error. Bytes that are not UTF-8 become U+FFFD, as Node's `readFileSync(file, 'utf-8')` makes
 /// them.
 pub fn read(path: &Path) -> std::io::Result<HashMap<String, String>> {
-    // Checked before opening: opening a FIFO waits for a writer.
-    let not_a_file = || std::io::Error::other("not a regular file");
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_a_file());
-    }
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(not_a_file());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_DOTENV_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_DOTENV_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {} KiB",
-            MAX_DOTENV_BYTES / 1024
-        )));
-    }
+    let bytes = regular_file::read(path, MAX_DOTENV_BYTES).map_err(|e| match e {
+        ReadError::NotRegular => std::io::Error::other("not a regular file"),
+        ReadError::TooLarge => std::io::Error::other(format!("larger than {} KiB", MAX_DOTENV_BYTES / 1024)),
+        ReadError::Io(e) => e,
+    })?;
     Ok(parse_bytes(&bytes))
 }
 
